@@ -1,0 +1,90 @@
+"""`sopbot` – run the bot and look after it from the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot import __version__
+from bot.cli import contacts_cmd, db_cmd
+from bot.cli.context import CliState, fail
+from bot.config.errors import ConfigError
+from bot.config.settings import load_settings
+
+app = typer.Typer(
+    name="sopbot",
+    help="sopbot: WeChat 私域运营 bot. Runs your SOP files for every contact at a safe pace.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(db_cmd.app, name="db")
+app.command("contacts")(contacts_cmd.contacts)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings", "-s", help="Settings file (default: ./settings.toml, or $SOPBOT_SETTINGS)."
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(settings_path=settings)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the bot: log in to every configured account and work until Ctrl-C / SIGTERM."""
+    from bot.daemon import Daemon
+    from bot.logs import setup_logging
+    from bot.store.schema import SchemaOutOfDate
+    from bot.wechat.transport import ConnectError
+
+    state: CliState = ctx.obj
+    settings = state.settings()
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(Daemon(settings).run_forever())
+    except (SchemaOutOfDate, ConnectError) as error:
+        fail(str(error))
+
+
+@app.command()
+def version() -> None:
+    """Print the sopbot version."""
+    typer.echo(f"sopbot {__version__} (Python {sys.version.split()[0]})")
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Show the effective settings (file + environment); secrets are masked."""
+    state: CliState = ctx.obj
+    settings = state.settings()
+    typer.echo(f"# from {settings.source} and the environment")
+    for key, value in settings.model_dump(mode="json").items():
+        typer.echo(f"{key} = {value!r}")
+    for account in settings.accounts:
+        token = account.token()
+        shown = "(not set)" if token is None else f"{token!s} (set, {len(token.get_secret_value())} chars)"
+        typer.echo(f"accounts[{account.id}] token from ${account.token_env}: {shown}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:
+        for issue in error.issues:
+            typer.echo(str(issue), err=True)
+        raise SystemExit(2) from None
+
+
+# keep `load_settings` importable from here for tests that drive the CLI in-process
+__all__ = ["app", "load_settings", "main"]

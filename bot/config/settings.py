@@ -1,0 +1,315 @@
+"""The `settings.toml` model.
+
+Precedence, highest first: environment variables (`SOPBOT_…`, nested with `__`, e.g.
+`SOPBOT_DELIVERY__QUIET_HOURS`), then `settings.toml`, then the defaults below. Secrets
+(puppet tokens) are never read from the file: each account's token comes from the
+environment variable named by `AccountSettings.token_env`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from bot.config.errors import ConfigError, ConfigIssue, display_path, format_loc
+from bot.config.toml_lines import key_lines, line_of
+
+ENV_PREFIX = "SOPBOT_"
+DEFAULT_SETTINGS_FILE = "settings.toml"
+
+_ACCOUNT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CLOCK_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountSettings(_Section):
+    """One WeChat account the daemon logs in to."""
+
+    id: str = Field(description="Your short name for the account: a-z, 0-9, '-', '_'.")
+    name: str = Field(default="", description="Display name in logs and reports.")
+    transport: Literal["sandbox", "wechaty"] = "sandbox"
+    endpoint: str | None = Field(default=None, description="wechaty puppet-service gateway as host:port.")
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ACCOUNT_ID.match(value):
+            raise ValueError("use 1-32 characters a-z, 0-9, '-' or '_', starting with a letter or digit")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port")
+        return value
+
+    @property
+    def token_env(self) -> str:
+        """The environment variable holding this account's puppet token."""
+        return f"{ENV_PREFIX}TOKEN_{re.sub(r'[^A-Z0-9]', '_', self.id.upper())}"
+
+    def token(self) -> SecretStr | None:
+        value = os.environ.get(self.token_env, "").strip()
+        return SecretStr(value) if value else None
+
+
+class SandboxSettings(_Section):
+    """The built-in simulated WeChat used when no real account is configured."""
+
+    event_interval: float = Field(default=3.0, gt=0, le=3600, description="Seconds between simulated events.")
+    seed: int = Field(default=2026, description="Random seed, so a demo run is repeatable.")
+
+
+class QuietHours(_Section):
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_quiet_hours(value: Any) -> QuietHours:
+    if isinstance(value, QuietHours):
+        return value
+    match = _CLOCK_RANGE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a range like '22:00-08:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ValueError(f"{value!r} has a time outside 00:00-23:59")
+    return QuietHours(start=time(h1, m1), end=time(h2, m2))
+
+
+class DeliverySettings(_Section):
+    """How fast and how often the bot may send: conservative defaults for personal WeChat."""
+
+    quiet_hours: str = Field(default="22:00-08:00", description="No marketing sends inside.")
+    min_interval: float = Field(default=8.0, ge=0, description="Seconds between two sends.")
+    jitter: float = Field(default=6.0, ge=0, description="Random extra seconds per send.")
+    hourly_cap: int = Field(default=120, ge=1)
+    daily_cap: int = Field(default=800, ge=1)
+    contact_daily_cap: int = Field(default=2, ge=0, description="Marketing messages a day.")
+    contact_weekly_cap: int = Field(default=6, ge=0, description="Marketing messages a week.")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        return str(parse_quiet_hours(value))
+
+    @property
+    def quiet(self) -> QuietHours:
+        return parse_quiet_hours(self.quiet_hours)
+
+
+class FriendshipSettings(_Section):
+    auto_accept: bool = Field(default=True, description="Accept every friend request.")
+
+
+def _default_accounts() -> list[AccountSettings]:
+    return [AccountSettings(id="main", name="演示账号", transport="sandbox")]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set in `settings.toml`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    database_url: str = "sqlite:///data/sopbot.db"
+    sop_dir: Path = Path("sop")
+    templates_dir: Path = Path("templates")
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    accounts: list[AccountSettings] = Field(default_factory=_default_accounts, min_length=1)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    friendship: FriendshipSettings = Field(default_factory=FriendshipSettings)
+
+    # Where the file was read from; relative paths are resolved against its folder.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    source: str = Field(default="(defaults)", exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Asia/Shanghai'") from None
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, value: list[AccountSettings]) -> list[AccountSettings]:
+        seen: set[str] = set()
+        for account in value:
+            if account.id in seen:
+                raise ValueError(f"account id {account.id!r} is used twice")
+            seen.add(account.id)
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def path(self, value: Path) -> Path:
+        return value if value.is_absolute() else (self.base_dir / value)
+
+    @property
+    def sop_path(self) -> Path:
+        return self.path(self.sop_dir)
+
+    @property
+    def templates_path(self) -> Path:
+        return self.path(self.templates_dir)
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.data_dir)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with a relative SQLite path anchored at the settings folder."""
+        prefix = "sqlite:///"
+        url = self.database_url
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:":
+                return prefix + str((self.base_dir / rest).resolve())
+        return url
+
+    def account(self, account_id: str) -> AccountSettings:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        raise KeyError(account_id)
+
+
+def _toml_error_line(error: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
+    match = re.search(r"\(at line (\d+), column \d+\)", str(error))
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+    return (int(match.group(1)) if match else None), reason
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    shown = repr(error.get("input"))
+    if kind != "missing" and not isinstance(error.get("input"), dict | list) and shown not in message:
+        return f"{message} (got {shown})"
+    return message
+
+
+def _env_name(loc: tuple[str | int, ...]) -> str | None:
+    name = ENV_PREFIX + "__".join(str(part).upper() for part in loc if isinstance(part, str))
+    top = ENV_PREFIX + str(loc[0]).upper() if loc else name
+    for candidate in (name, top):
+        if candidate in os.environ:
+            return candidate
+    return None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read settings.toml (if present) and the environment, or raise ConfigError whose issues
+    read `settings.toml:LINE: field: reason`."""
+    file = path or Path(os.environ.get(ENV_PREFIX + "SETTINGS", DEFAULT_SETTINGS_FILE))
+    shown = display_path(file)
+    data: dict[str, Any] = {}
+    lines: dict[tuple[str | int, ...], int] = {}
+    if file.exists():
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError([ConfigIssue(shown, None, "", f"not UTF-8 text ({error.reason})")]) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            line, reason = _toml_error_line(error)
+            raise ConfigError([ConfigIssue(shown, line, "", f"invalid TOML: {reason}")]) from None
+        lines = key_lines(text)
+    elif path is not None:
+        raise ConfigError([ConfigIssue(shown, None, "", "file not found")])
+
+    for forbidden in ("base_dir", "source"):
+        if forbidden in data:
+            raise ConfigError(
+                [ConfigIssue(shown, lines.get((forbidden,)), forbidden, "unknown field (check the spelling)")]
+            )
+    secret_like = [
+        (loc, line)
+        for loc, line in lines.items()
+        if loc and str(loc[-1]).lower() in {"token", "secret", "password"}
+    ]
+    if secret_like:
+        loc, line = secret_like[0]
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    shown,
+                    line,
+                    format_loc(loc),
+                    "secrets are read from the environment only, never from this file",
+                )
+            ]
+        )
+
+    try:
+        return Settings(**data, base_dir=file.resolve().parent, source=shown)
+    except SettingsError as error:
+        cause = error.__cause__ or error
+        raise ConfigError([ConfigIssue("environment", None, "", f"{error} ({cause})")]) from None
+    except ValidationError as error:
+        issues = []
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            env = _env_name(loc)
+            if env and not (loc and line_of(lines, loc)):
+                issues.append(ConfigIssue(f"environment {env}", None, format_loc(loc), _reason(item)))
+            else:
+                issues.append(ConfigIssue(shown, line_of(lines, loc), format_loc(loc), _reason(item)))
+        raise ConfigError(issues) from None

@@ -1,0 +1,241 @@
+"""The tables. Every timestamp is timezone-aware UTC (see `UTCDateTime`).
+
+Schema changes go through Alembic migrations in `bot/store/migrations/`, never through
+`create_all` on a live database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Account(SQLModel, table=True):
+    """A WeChat account the bot logs in to (one per `[[accounts]]` in settings)."""
+
+    __tablename__ = "accounts"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(default="")
+    transport: str = Field(default="sandbox", max_length=16)
+    self_wxid: str | None = Field(default=None, max_length=128)
+    self_name: str | None = None
+    status: str = Field(default="offline", max_length=16)  # offline | online | paused
+    paused_reason: str | None = None
+    last_login_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Contact(SQLModel, table=True):
+    """A person the account knows: a friend, or someone met in a group."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "wxid", name="uq_contacts_account_wxid"),
+        Index("ix_contacts_account_tier", "account_id", "tier"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=32)
+    wxid: str = Field(max_length=128, description="The transport's current id for the contact.")
+    name: str = Field(default="")
+    alias: str | None = Field(default=None, description="The operator's remark name (备注).")
+    weixin: str | None = Field(default=None, max_length=64, description="微信号, a stable handle.")
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    unionid: str | None = Field(default=None, max_length=64, index=True)
+    gender: str | None = Field(default=None, max_length=8)
+    city: str | None = None
+    is_friend: bool = Field(default=False)
+    blocked: bool = Field(default=False, description="Deleted us or blocked us: never send.")
+    opted_out: bool = Field(default=False, description="Said 退订/TD: no marketing messages.")
+    tier: str = Field(default="basic", max_length=32)
+    tier_since: datetime | None = _ts()
+    birthday: str | None = Field(default=None, max_length=10, description="MM-DD or YYYY-MM-DD")
+    first_seen_at: datetime | None = _ts()
+    friend_added_at: datetime | None = _ts()
+    last_message_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Room(SQLModel, table=True):
+    """A WeChat group (群)."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("account_id", "room_wxid", name="uq_rooms_account_wxid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=32)
+    room_wxid: str = Field(max_length=128)
+    topic: str = Field(default="")
+    owner_wxid: str | None = Field(default=None, max_length=128)
+    group_type: str | None = Field(default=None, max_length=64, description="e.g. 精英会员群")
+    member_count: int = Field(default=0)
+    dissolved: bool = Field(default=False)
+    first_seen_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class RoomMember(SQLModel, table=True):
+    __tablename__ = "room_members"
+
+    room_id: int = Field(foreign_key="rooms.id", primary_key=True)
+    member_wxid: str = Field(primary_key=True, max_length=128)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    display_name: str = Field(default="")
+    inviter_wxid: str | None = Field(default=None, max_length=128, index=True)
+    joined_at: datetime | None = _ts()
+    left_at: datetime | None = _ts()
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message someone sent to the bot, 1:1 or in a group."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("account_id", "transport_msg_id", name="uq_inbound_account_msg"),
+        Index("ix_inbound_contact_time", "contact_id", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=32)
+    transport_msg_id: str = Field(max_length=128)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id")
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
+    kind: str = Field(default="text", max_length=16)  # text | image | link | mini_program | file | other
+    text: str = Field(default="")
+    mentions_self: bool = Field(default=False)
+    sent_at: datetime | None = _ts()
+    received_at: datetime | None = _ts()
+
+
+class Tag(SQLModel, table=True):
+    __tablename__ = "tags"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    category: str | None = Field(default=None, max_length=32)
+    description: str | None = None
+
+
+class ContactTag(SQLModel, table=True):
+    """A tag on a contact, with why it is there."""
+
+    __tablename__ = "contact_tags"
+
+    contact_id: int = Field(foreign_key="contacts.id", primary_key=True)
+    tag_id: int = Field(foreign_key="tags.id", primary_key=True, index=True)
+    source: str = Field(max_length=16)  # rule | order | referral | wechat | manual
+    evidence: str | None = Field(default=None, description="Message excerpt, order id, …")
+    evidence_ref: str | None = Field(default=None, max_length=128)
+    added_at: datetime | None = _ts()
+    expires_at: datetime | None = _ts(index=True)
+
+
+class TierChange(SQLModel, table=True):
+    """Tier history: every change with its cause."""
+
+    __tablename__ = "tier_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    from_tier: str | None = Field(default=None, max_length=32)
+    to_tier: str = Field(max_length=32)
+    cause: str = Field(default="")
+    evidence_ref: str | None = Field(default=None, max_length=128)
+    changed_at: datetime | None = _ts()
+
+
+class ContactEvent(SQLModel, table=True):
+    """Lifecycle events of a contact (friend added, joined a group, first purchase, …),
+    the anchors of lifecycle SOPs."""
+
+    __tablename__ = "contact_events"
+    __table_args__ = (Index("ix_contact_events_kind_time", "kind", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    kind: str = Field(max_length=32)
+    at: datetime | None = _ts()
+    detail: str | None = None
+    ref: str | None = Field(default=None, max_length=128)
+
+
+class Order(SQLModel, table=True):
+    """A purchase, from a CSV import or the order webhook. Idempotent on `order_id`."""
+
+    __tablename__ = "orders"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    buyer_wxid: str | None = Field(default=None, max_length=128, index=True)
+    buyer_phone: str | None = Field(default=None, max_length=32, index=True)
+    buyer_unionid: str | None = Field(default=None, max_length=64, index=True)
+    amount_cents: int = Field(default=0, sa_type=BigInteger)
+    status: str = Field(default="paid", max_length=16)  # paid | refunded | cancelled
+    discounted: bool = Field(default=False)
+    referrer: str | None = Field(default=None, max_length=128)
+    items: list[dict[str, Any]] | None = _json()
+    ordered_at: datetime | None = _ts(index=True)
+    source: str = Field(default="csv", max_length=16)
+    imported_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """The delivery ledger: one row per (SOP, step, occurrence, recipient) or per
+    (rule reply, inbound message). `key` is unique, so a message is planned once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=32)
+    origin: str = Field(max_length=16)  # sop | reply | welcome | manual
+    sop_id: str | None = Field(default=None, max_length=64)
+    step_id: str | None = Field(default=None, max_length=64)
+    occurrence: str | None = Field(default=None, max_length=40)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
+    category: str = Field(default="marketing", max_length=16)  # marketing | lifecycle | reply
+    priority: int = Field(default=0)
+    payload: list[dict[str, Any]] | None = _json()
+    state: str = Field(default="planned", max_length=16)
+    attempts: int = Field(default=0)
+    not_before: datetime | None = _ts()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    transport_msg_id: str | None = Field(default=None, max_length=128)
+    reason: str | None = None
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class SopRun(SQLModel, table=True):
+    """The SOP run ledger: one row per SOP occurrence, with what was decided for it."""
+
+    __tablename__ = "sop_runs"
+    __table_args__ = (UniqueConstraint("sop_id", "step_id", "occurrence", name="uq_sop_runs_occurrence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sop_id: str = Field(max_length=64)
+    step_id: str = Field(max_length=64)
+    occurrence: str = Field(max_length=40)
+    decision: str = Field(max_length=16)  # ran | caught_up | skipped_missed | failed
+    planned: int = Field(default=0)
+    detail: str | None = None
+    decided_at: datetime | None = _ts()

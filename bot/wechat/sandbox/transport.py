@@ -1,0 +1,247 @@
+"""The sandbox transport: an in-process WeChat that behaves like the real one at the
+boundary (same events, same errors) and records everything the bot sends.
+
+Tests drive it directly (`say`, `request_friend`, `invite`, …) and read `sent`; the
+daemon lets it `autoplay` a stream of realistic events from the demo population.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.clock import Clock, SystemClock
+from bot.wechat.sandbox.population import BOT_ME, NEWCOMERS, PERSONAS, ROOMS
+from bot.wechat.transport import (
+    EventHandler,
+    RecipientGoneError,
+    SendReceipt,
+    TransportError,
+)
+from bot.wechat.types import (
+    ContactInfo,
+    Content,
+    Event,
+    FriendAdded,
+    FriendRequest,
+    LoggedIn,
+    LoggedOut,
+    Message,
+    MessageKind,
+    MessageReceived,
+    RoomInfo,
+    RoomJoined,
+    RoomLeft,
+    Target,
+)
+
+log = logging.getLogger("bot.wechat.sandbox")
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One send the bot made, as the sandbox received it."""
+
+    seq: int
+    msg_id: str
+    target: Target
+    content: Content
+    at: datetime
+
+
+class SandboxTransport:
+    """A simulated WeChat account. Not thread-safe: use it from one event loop."""
+
+    name = "sandbox"
+    capabilities = frozenset({"tags", "alias", "rooms", "friendship", "confirm_sent"})
+
+    def __init__(
+        self,
+        account_id: str = "main",
+        *,
+        clock: Clock | None = None,
+        seed: int = 2026,
+        populate: bool = True,
+    ) -> None:
+        self.account_id = account_id
+        self.clock = clock or SystemClock()
+        self.me = BOT_ME
+        self.random = random.Random(seed)
+        self.sent: list[SentRecord] = []
+        self.blocked: set[str] = set()
+        self._handler: EventHandler | None = None
+        self._contacts: dict[str, ContactInfo] = {}
+        self._lines: dict[str, tuple[str, ...]] = {}
+        self._rooms: dict[str, RoomInfo] = {}
+        self._requests: dict[str, tuple[ContactInfo, str]] = {}
+        self._failures: list[TransportError] = []
+        self._ids = itertools.count(1)
+        self._newcomers = list(NEWCOMERS)
+        self.online = False
+        if populate:
+            for persona in PERSONAS:
+                self._contacts[persona.contact.wxid] = persona.contact
+                self._lines[persona.contact.wxid] = persona.lines
+            for room in ROOMS:
+                self._rooms[room.room_wxid] = room
+
+    # -- the Transport protocol --------------------------------------------------------
+
+    async def start(self, handler: EventHandler) -> None:
+        self._handler = handler
+        self.online = True
+        log.info("sandbox account %s logged in as %s", self.account_id, self.me.name)
+        await self._emit(LoggedIn(self.account_id, self.me))
+
+    async def stop(self) -> None:
+        if self.online:
+            self.online = False
+            await self._emit(LoggedOut(self.account_id, "stopped"))
+        self._handler = None
+
+    async def send(self, target: Target, content: Content) -> SendReceipt:
+        if not self.online:
+            raise TransportError("sandbox account is not logged in")
+        if self._failures:
+            raise self._failures.pop(0)
+        known = self._rooms if target.is_room else self._contacts
+        if target.wxid not in known or target.wxid in self.blocked:
+            kind = "room" if target.is_room else "contact"
+            raise RecipientGoneError(f"{kind} {target.wxid} is gone or has blocked the account")
+        seq = len(self.sent) + 1
+        record = SentRecord(seq, f"sandbox-sent-{seq}", target, content, self.clock.now())
+        self.sent.append(record)
+        return SendReceipt(record.msg_id)
+
+    async def contacts(self) -> Sequence[ContactInfo]:
+        return list(self._contacts.values())
+
+    async def rooms(self) -> Sequence[RoomInfo]:
+        return list(self._rooms.values())
+
+    async def room_members(self, room_wxid: str) -> Sequence[ContactInfo]:
+        room = self._rooms[room_wxid]
+        return [self._contact(wxid) for wxid in room.member_wxids if wxid != self.me.wxid]
+
+    async def accept_friend(self, request_id: str) -> None:
+        contact, hello = self._requests.pop(request_id)
+        contact = replace(contact, is_friend=True)
+        self._contacts[contact.wxid] = contact
+        await self._emit(FriendAdded(self.account_id, contact, hello))
+
+    async def add_tag(self, wxid: str, tag: str) -> None:
+        contact = self._contact(wxid)
+        if tag not in contact.tags:
+            self._contacts[wxid] = replace(contact, tags=(*contact.tags, tag))
+
+    async def remove_tag(self, wxid: str, tag: str) -> None:
+        contact = self._contact(wxid)
+        self._contacts[wxid] = replace(contact, tags=tuple(t for t in contact.tags if t != tag))
+
+    # -- what tests (and autoplay) make happen -----------------------------------------
+
+    def sent_to(self, wxid: str) -> list[SentRecord]:
+        return [record for record in self.sent if record.target.wxid == wxid]
+
+    def fail_next(self, error: TransportError, times: int = 1) -> None:
+        """The next `times` sends raise `error`."""
+        self._failures.extend([error] * times)
+
+    def contact(self, wxid: str) -> ContactInfo:
+        return self._contact(wxid)
+
+    async def say(
+        self,
+        wxid: str,
+        text: str,
+        *,
+        room: str | None = None,
+        kind: MessageKind = MessageKind.TEXT,
+        mentions_self: bool = False,
+    ) -> Message:
+        """`wxid` says `text` to the bot (1:1) or in `room`."""
+        message = Message(
+            msg_id=f"sandbox-in-{next(self._ids)}",
+            talker=self._contact(wxid),
+            kind=kind,
+            text=text,
+            sent_at=self.clock.now(),
+            room=self._rooms[room] if room else None,
+            mentions_self=mentions_self,
+        )
+        await self._emit(MessageReceived(self.account_id, message))
+        return message
+
+    async def request_friend(self, wxid: str, name: str, hello: str = "") -> str:
+        """A stranger asks to become a friend; returns the request id."""
+        contact = self._contacts.get(wxid) or ContactInfo(wxid=wxid, name=name, is_friend=False)
+        request_id = f"sandbox-req-{next(self._ids)}"
+        self._requests[request_id] = (contact, hello)
+        await self._emit(FriendRequest(self.account_id, request_id, contact, hello))
+        return request_id
+
+    async def invite(self, room_wxid: str, invitees: Sequence[ContactInfo], inviter: str | None) -> None:
+        """`inviter` brings `invitees` into the room."""
+        room = self._rooms[room_wxid]
+        for person in invitees:
+            self._contacts.setdefault(person.wxid, replace(person, is_friend=False))
+        members = tuple(dict.fromkeys((*room.member_wxids, *(p.wxid for p in invitees))))
+        room = replace(room, member_wxids=members)
+        self._rooms[room_wxid] = room
+        who = self._contact(inviter) if inviter else None
+        await self._emit(RoomJoined(self.account_id, room, tuple(invitees), who, self.clock.now()))
+
+    async def leave(self, room_wxid: str, wxid: str) -> None:
+        room = self._rooms[room_wxid]
+        room = replace(room, member_wxids=tuple(m for m in room.member_wxids if m != wxid))
+        self._rooms[room_wxid] = room
+        await self._emit(RoomLeft(self.account_id, room, (self._contact(wxid),), None, self.clock.now()))
+
+    def add_contact(self, contact: ContactInfo) -> None:
+        self._contacts[contact.wxid] = contact
+
+    def add_room(self, room: RoomInfo) -> None:
+        self._rooms[room.room_wxid] = room
+
+    async def autoplay(self, interval: float) -> None:
+        """Produce a believable stream of events until cancelled."""
+        while True:
+            await asyncio.sleep(interval * self.random.uniform(0.5, 1.5))
+            if self.online:
+                await self._random_event()
+
+    async def _random_event(self) -> None:
+        roll = self.random.random()
+        if roll < 0.10 and self._newcomers:
+            wxid, name, hello = self._newcomers.pop(0)
+            await self.request_friend(wxid, name, hello)
+        elif roll < 0.16 and self._newcomers:
+            wxid, name, _ = self._newcomers.pop(0)
+            room = self.random.choice(list(self._rooms.values()))
+            inviter = self.random.choice([m for m in room.member_wxids if m != self.me.wxid])
+            await self.invite(room.room_wxid, [ContactInfo(wxid, name, is_friend=False)], inviter)
+        else:
+            wxid = self.random.choice(list(self._lines))
+            text = self.random.choice(self._lines[wxid])
+            rooms = [r for r in self._rooms.values() if wxid in r.member_wxids]
+            room = self.random.choice(rooms).room_wxid if rooms and self.random.random() < 0.4 else None
+            await self.say(wxid, text, room=room)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _contact(self, wxid: str) -> ContactInfo:
+        if wxid == self.me.wxid:
+            return self.me
+        try:
+            return self._contacts[wxid]
+        except KeyError:
+            raise KeyError(f"sandbox has no contact {wxid!r}") from None
+
+    async def _emit(self, event: Event) -> None:
+        if self._handler is not None:
+            await self._handler(event)

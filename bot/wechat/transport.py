@@ -1,0 +1,67 @@
+"""The one protocol every WeChat transport implements."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.wechat.types import ContactInfo, Content, Event, RoomInfo, Target
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+class TransportError(Exception):
+    """Base of everything a transport raises."""
+
+
+class TransientSendError(TransportError):
+    """The send may work if tried again later (timeout, connection dropped)."""
+
+
+class RiskControlError(TransportError):
+    """WeChat pushed back: rate-limited, blocked or logged out. Stop sending on this
+    account and tell the operator."""
+
+
+class RecipientGoneError(TransportError):
+    """The contact deleted or blocked us, or the room no longer exists."""
+
+
+class ConnectError(TransportError):
+    """Logging in failed: wrong token, unreachable endpoint, TLS mismatch."""
+
+
+@dataclass(frozen=True)
+class SendReceipt:
+    """What the transport knows about a send that went out."""
+
+    msg_id: str | None
+
+
+class Transport(Protocol):
+    """Events in, sends out. Implementations: `sandbox` and `wechaty`."""
+
+    account_id: str
+    name: str
+    capabilities: frozenset[str]
+
+    async def start(self, handler: EventHandler) -> None:
+        """Connect and log in; from now on every event goes to `handler`."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, target: Target, content: Content) -> SendReceipt: ...
+
+    async def contacts(self) -> Sequence[ContactInfo]: ...
+
+    async def rooms(self) -> Sequence[RoomInfo]: ...
+
+    async def room_members(self, room_wxid: str) -> Sequence[ContactInfo]: ...
+
+    async def accept_friend(self, request_id: str) -> None: ...
+
+    async def add_tag(self, wxid: str, tag: str) -> None: ...
+
+    async def remove_tag(self, wxid: str, tag: str) -> None: ...

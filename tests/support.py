@@ -1,0 +1,152 @@
+"""Test helpers shared by the suites: databases on both backends and the testbot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+
+from bot.clock import FrozenClock
+from bot.config.settings import Settings, load_settings
+from bot.daemon import Daemon
+from bot.store import Database
+from bot.store import directory as d
+from bot.store.migrate import upgrade
+from bot.wechat.sandbox import SandboxTransport, SentRecord
+from bot.wechat.types import ContactInfo, Message
+
+T = TypeVar("T")
+
+POSTGRES_URL = os.environ.get("SOPBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+
+
+def postgres_reason() -> str | None:
+    """None when the PostgreSQL test server answers, else why not."""
+    try:
+        probe = Database(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with probe.engine.connect() as connection:
+            connection.execute(text("select 1"))
+        probe.dispose()
+    except Exception as error:  # any failure means: no server for the tests
+        detail = f"{type(error).__name__}: {str(error).strip()[:120]}"
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable ({detail})"
+    return None
+
+
+@contextmanager
+def postgres_database() -> Iterator[Database]:
+    """A fresh, migrated schema on the PostgreSQL test server, dropped afterwards."""
+    schema = f"sopbot_test_{uuid.uuid4().hex[:12]}"
+    admin = Database(POSTGRES_URL)
+    with admin.engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = Database(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(database)
+        yield database
+    finally:
+        database.dispose()
+        with admin.engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def sqlite_database(folder: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{folder / 'sopbot.db'}")
+    upgrade(database)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def write_project(folder: Path, settings_text: str = "") -> Path:
+    """A project folder with a settings.toml; returns the settings path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "settings.toml"
+    path.write_text(settings_text, encoding="utf-8")
+    return path
+
+
+class TestBot:
+    """The bot with a sandbox WeChat, a temporary database and a frozen clock, driven from
+    synchronous test code: `bot.say("wxid_x", "多少钱")`, then look at `bot.sent()`.
+
+    The daemon's event loop runs in a background thread, as in production, so transports
+    with background tasks (gRPC streams) behave as they do for real."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        clock: FrozenClock,
+        transport: SandboxTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.clock = clock
+        self.transport = transport or SandboxTransport("main", clock=clock, seed=settings.sandbox.seed)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="testbot-loop", daemon=True)
+        self._thread.start()
+        self.daemon = Daemon(
+            settings, database=database, clock=clock, transports={"main": self.transport}, autoplay=False
+        )
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> TestBot:
+        self.run(self.daemon.start())
+        return self
+
+    def close(self) -> None:
+        try:
+            self.run(self.daemon.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+    # -- conversation -----------------------------------------------------------------
+
+    def say(self, wxid: str, text: str, *, room: str | None = None) -> Message:
+        return self.run(self.transport.say(wxid, text, room=room))
+
+    def request_friend(self, wxid: str, name: str, hello: str = "") -> str:
+        return self.run(self.transport.request_friend(wxid, name, hello))
+
+    def invite(self, room: str, invitees: list[ContactInfo], inviter: str | None) -> None:
+        self.run(self.transport.invite(room, invitees, inviter))
+
+    def sent(self) -> list[SentRecord]:
+        return list(self.transport.sent)
+
+    # -- what the bot knows -------------------------------------------------------------
+
+    def contacts(self) -> list[d.ContactRow]:
+        with self.database.session(read_only=True) as session:
+            return d.list_contacts(session)
+
+    def contact(self, wxid: str) -> d.ContactRow:
+        for row in self.contacts():
+            if row.wxid == wxid:
+                return row
+        raise KeyError(wxid)
+
+
+def make_settings(folder: Path, text: str = "") -> Settings:
+    return load_settings(write_project(folder, text))

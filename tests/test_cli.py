@@ -1,0 +1,173 @@
+"""The `sopbot` command as an operator uses it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import write_project
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def sopbot_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPBOT_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def sopbot(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=sopbot_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_for_lines(process: subprocess.Popen[str], wanted: list[str], timeout: float) -> list[str]:
+    """Read stderr until every wanted fragment was seen; returns the lines read."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    missing = list(wanted)
+    deadline = time.monotonic() + timeout
+    while missing and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line.rstrip())
+        missing = [w for w in missing if not any(w in s for s in seen)]
+    assert not missing, f"never saw {missing}; log was:\n" + "\n".join(seen)
+    return seen
+
+
+def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Path) -> None:
+    settings = (
+        (REPO / "settings.toml")
+        .read_text(encoding="utf-8")
+        .replace("event_interval = 3.0", "event_interval = 0.2")
+    )
+    write_project(tmp_path, settings)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=sopbot_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = wait_for_lines(
+            process,
+            ["running on the built-in sandbox WeChat", "20 contacts, 3 rooms synced", "message from"],
+            30,
+        )
+        assert time.monotonic() - started < 30
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, rest
+    assert "sopbot stopped" in rest
+    assert sum("no WeChat token configured" in line for line in lines) == 1
+
+    listing = sopbot(tmp_path, "contacts")
+    assert listing.returncode == 0, listing.stderr
+    assert "20 contacts" in listing.stdout
+    for name in ("王芳", "林小雨", "郭美"):
+        assert name in listing.stdout
+    assert "品牌KOC" in sopbot(tmp_path, "contacts", "--tier", "koc").stdout
+
+
+def test_sigterm_also_stops_cleanly(tmp_path: Path) -> None:
+    write_project(tmp_path, "")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=sopbot_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_lines(process, ["synced"], 30)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[delivery\nhourly_cap = 1\n", "settings.toml:1: invalid TOML: "),
+        ("[sandbox]\nseeed = 1\n", "settings.toml:2: sandbox.seeed: unknown field (check the spelling)"),
+        (
+            '[sandbox]\nevent_interval = "fast"\n',
+            "settings.toml:2: sandbox.event_interval: Input should be a valid number",
+        ),
+    ],
+    ids=["bad-toml", "unknown-field", "wrong-type"],
+)
+def test_broken_settings_stop_at_the_door(tmp_path: Path, text: str, expected: str) -> None:
+    write_project(tmp_path, text)
+    for command in (["run"], ["contacts"], ["db", "upgrade"]):
+        result = sopbot(tmp_path, *command)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+        assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml"]  # nothing written
+
+
+def test_db_upgrade_then_status(tmp_path: Path) -> None:
+    write_project(tmp_path, "")
+    first = sopbot(tmp_path, "db", "upgrade")
+    assert first.returncode == 0 and "schema upgraded empty -> 0001" in first.stdout, first.stderr
+    again = sopbot(tmp_path, "db", "upgrade")
+    assert "already at 0001" in again.stdout
+    assert "up to date" in sopbot(tmp_path, "db", "status").stdout
+
+
+def test_contacts_before_any_run_says_what_to_do(tmp_path: Path) -> None:
+    write_project(tmp_path, "")
+    result = sopbot(tmp_path, "contacts")
+    assert result.returncode == 2
+    assert "run `sopbot run`" in result.stderr
+
+
+def test_config_masks_tokens(tmp_path: Path) -> None:
+    write_project(tmp_path, "")
+    env = sopbot_env() | {"SOPBOT_TOKEN_MAIN": "puppet_padlocal_supersecret"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "config"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "supersecret" not in result.stdout
+    assert "SOPBOT_TOKEN_MAIN: ********** (set, 27 chars)" in result.stdout
+
+
+def test_help_and_version() -> None:
+    result = sopbot(REPO, "--help")
+    assert result.returncode == 0
+    for command in ("run", "contacts", "db", "version", "config"):
+        assert command in result.stdout
+    assert sopbot(REPO, "version").stdout.startswith("sopbot ")

@@ -1,0 +1,168 @@
+"""The storage contract: the same tests on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.store import Database
+from bot.store import directory as d
+from bot.store.migrate import current_revision, head_revision, upgrade
+from bot.store.models import (
+    Contact,
+    ContactEvent,
+    ContactTag,
+    InboundMessage,
+    OutboxMessage,
+    RoomMember,
+    TierChange,
+)
+from bot.wechat.types import ContactInfo, Message, MessageKind, RoomInfo
+from tests.support import sqlite_database
+
+NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+FANG = ContactInfo(wxid="wxid_wang_fang", name="王芳", phone="13800000009")
+
+
+def add_account(db: Database) -> None:
+    with db.session() as s:
+        d.ensure_account(s, "main", name="演示账号", transport="sandbox", now=NOW)
+
+
+def test_schema_is_at_head_and_upgrade_is_idempotent(database: Database) -> None:
+    assert current_revision(database) == head_revision()
+    assert upgrade(database) == (head_revision(), head_revision())
+
+
+def test_contact_upsert_keeps_one_row_and_refreshes_fields(database: Database) -> None:
+    add_account(database)
+    with database.session() as s:
+        first = d.upsert_contact(s, "main", FANG, NOW)
+    with database.session() as s:
+        again = d.upsert_contact(
+            s, "main", ContactInfo("wxid_wang_fang", "王芳🌸", alias="杭州王姐"), NOW + timedelta(hours=1)
+        )
+    assert first == again
+    with database.session(read_only=True) as s:
+        row = s.get(Contact, first)
+        assert row is not None
+        assert (row.name, row.alias, row.phone) == ("王芳🌸", "杭州王姐", "13800000009")
+        assert row.first_seen_at == NOW  # first sight is not overwritten
+        assert row.updated_at == NOW + timedelta(hours=1)
+
+
+def test_a_room_member_view_never_downgrades_a_friend(database: Database) -> None:
+    add_account(database)
+    with database.session() as s:
+        contact_id = d.upsert_contact(s, "main", FANG, NOW)
+        d.upsert_contact(s, "main", ContactInfo("wxid_wang_fang", "王芳", is_friend=False), NOW)
+    with database.session(read_only=True) as s:
+        assert s.get(Contact, contact_id).is_friend is True
+
+
+def test_timestamps_come_back_as_utc_whatever_zone_went_in(database: Database) -> None:
+    add_account(database)
+    shanghai = timezone(timedelta(hours=8))
+    with database.session() as s:
+        contact_id = d.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0, tzinfo=shanghai))
+    with database.session(read_only=True) as s:
+        assert s.get(Contact, contact_id).first_seen_at == NOW
+        assert s.get(Contact, contact_id).first_seen_at.tzinfo == UTC
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    add_account(database)
+    with pytest.raises(Exception, match="timezone-aware"), database.session() as s:
+        d.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0))
+
+
+def test_an_inbound_message_is_stored_once(database: Database) -> None:
+    add_account(database)
+    room = RoomInfo("10002@chatroom", "【精英会员群】小美VIP会员专享", member_wxids=("wxid_wang_fang",))
+    message = Message("m-1", FANG, MessageKind.TEXT, "上新了吗？", NOW, room=room)
+    with database.session() as s:
+        contact_id = d.upsert_contact(s, "main", FANG, NOW)
+        room_id = d.upsert_room(s, "main", room, NOW)
+        assert d.record_message(s, "main", message, contact_id, room_id, NOW) is not None
+        assert d.record_message(s, "main", message, contact_id, room_id, NOW) is None
+    with database.session(read_only=True) as s:
+        stored = s.execute(select(InboundMessage)).scalars().all()
+        assert [(m.text, m.room_id, m.kind) for m in stored] == [("上新了吗？", room_id, "text")]
+        assert s.get(Contact, contact_id).last_message_at == NOW
+
+
+def test_room_members_remember_inviter_and_leaving(database: Database) -> None:
+    add_account(database)
+    newcomer = ContactInfo("wxid_new_fang", "方琳", is_friend=False)
+    room = RoomInfo("10001@chatroom", "基础客户群")
+    with database.session() as s:
+        room_id = d.upsert_room(s, "main", room, NOW)
+        contact_id = d.upsert_contact(s, "main", newcomer, NOW)
+        d.record_member(s, room_id, newcomer, contact_id, joined_at=NOW, inviter_wxid="wxid_wang_fang")
+        d.record_member(s, room_id, newcomer, contact_id, joined_at=None)  # a later sync
+        d.record_member_left(s, room_id, "wxid_new_fang", NOW + timedelta(days=2))
+    with database.session(read_only=True) as s:
+        member = s.get(RoomMember, (room_id, "wxid_new_fang"))
+        assert (member.inviter_wxid, member.joined_at, member.left_at) == (
+            "wxid_wang_fang",
+            NOW,
+            NOW + timedelta(days=2),
+        )
+
+
+def test_tags_keep_their_first_evidence_and_tiers_their_history(database: Database) -> None:
+    add_account(database)
+    with database.session() as s:
+        contact_id = d.upsert_contact(s, "main", FANG, NOW)
+        assert d.tag_contact(
+            s,
+            contact_id,
+            "新品关注型",
+            source="rule",
+            now=NOW,
+            evidence="上新了吗？",
+            evidence_ref="message:1",
+        )
+        assert not d.tag_contact(
+            s, contact_id, "新品关注型", source="rule", now=NOW, evidence="新款什么时候到"
+        )
+        assert d.set_tier(s, contact_id, "customer", cause="order A1", now=NOW)
+        assert not d.set_tier(s, contact_id, "customer", cause="order A1 again", now=NOW)
+        assert d.set_tier(s, contact_id, "repeat", cause="order A2", now=NOW + timedelta(days=3))
+    with database.session(read_only=True) as s:
+        link = s.execute(select(ContactTag)).scalar_one()
+        assert (link.source, link.evidence, link.evidence_ref) == ("rule", "上新了吗？", "message:1")
+        history = s.execute(select(TierChange).order_by(TierChange.id)).scalars().all()
+        assert [(h.from_tier, h.to_tier, h.cause) for h in history] == [
+            ("basic", "customer", "order A1"),
+            ("customer", "repeat", "order A2"),
+        ]
+    with database.session(read_only=True) as s:
+        rows = d.list_contacts(s)
+    assert [(r.name, r.tier, r.tags) for r in rows] == [("王芳", "repeat", ("新品关注型",))]
+
+
+def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(IntegrityError), database.session() as s:
+        s.add(ContactEvent(contact_id=999_999, kind="friend_added", at=NOW))
+
+
+def test_outbox_key_is_unique(database: Database) -> None:
+    add_account(database)
+    row = {"account_id": "main", "origin": "sop", "key": "sop:daily:pick:2026-11-24T10:00:contact:1"}
+    with database.session() as s:
+        s.add(OutboxMessage(**row, created_at=NOW))
+    with pytest.raises(IntegrityError), database.session() as s:
+        s.add(OutboxMessage(**row, created_at=NOW))
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    with sqlite_database(tmp_path) as database, database.engine.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert c.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
