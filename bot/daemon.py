@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass, field
 
 from bot import __version__
 from bot.clock import Clock, SystemClock
+from bot.components import build_components
 from bot.config.settings import AccountSettings, Settings
 from bot.dispatch import Dispatcher
 from bot.friendship import FriendshipPolicy
 from bot.recorder import Recorder
+from bot.runtime import AccountRuntime, BotContext, Component
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.schema import ensure_schema
@@ -22,16 +23,6 @@ from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.transport import Transport
 
 log = logging.getLogger("bot.daemon")
-
-
-@dataclass
-class AccountRuntime:
-    """Everything that runs for one WeChat account."""
-
-    settings: AccountSettings
-    transport: Transport
-    dispatcher: Dispatcher
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class Daemon:
@@ -49,14 +40,19 @@ class Daemon:
         self.database = database or Database(settings.resolved_database_url)
         self.autoplay = autoplay
         self._given_transports = transports or {}
-        self.accounts: dict[str, AccountRuntime] = {}
+        self.context = BotContext(settings, self.database, self.clock)
+        self.accounts: dict[str, AccountRuntime] = self.context.accounts
+        self.components: list[Component] = []
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         log.info("sopbot %s starting; database %s", __version__, self.database.display_url)
         ensure_schema(self.database)
+        self.components = build_components(self.context)
         for account in self.settings.accounts:
             await self._start_account(account)
+        for component in self.components:
+            await component.start()
 
     async def _start_account(self, account: AccountSettings) -> None:
         transport = self._given_transports.get(account.id) or build_transport(
@@ -75,6 +71,8 @@ class Daemon:
         FriendshipPolicy(transport, auto_accept=self.settings.friendship.auto_accept).attach(dispatcher)
         runtime = AccountRuntime(account, transport, dispatcher)
         self.accounts[account.id] = runtime
+        for component in self.components:
+            component.attach(runtime)
         if isinstance(transport, SandboxTransport):
             log.info(
                 "account %s: no WeChat token configured, running on the built-in sandbox WeChat "
@@ -91,6 +89,11 @@ class Daemon:
             )
 
     async def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("component %s did not stop cleanly", component.name)
         for runtime in self.accounts.values():
             for task in runtime.tasks:
                 task.cancel()

@@ -21,15 +21,18 @@ def _config() -> Config:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The revision this code needs ("a+b" while feature branches await their merge)."""
+    heads = ScriptDirectory.from_config(_config()).get_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def current_revision(database: Database) -> str | None:
     with database.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
-def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(database: Database, revision: str = "heads") -> tuple[str | None, str | None]:
     """Bring the schema to `revision`; returns (before, after)."""
     before = current_revision(database)
     config = _config()

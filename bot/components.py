@@ -1,0 +1,10 @@
+"""The daemon's components, in start order. Each feature adds its component here."""
+
+from __future__ import annotations
+
+from bot.runtime import BotContext, Component
+
+
+def build_components(context: BotContext) -> list[Component]:
+    components: list[Component] = []
+    return components
