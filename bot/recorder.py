@@ -8,6 +8,7 @@ import logging
 
 from bot.clock import Clock
 from bot.dispatch import Dispatcher
+from bot.events import ContactEventKind, ContactEventRecorded
 from bot.store import Database
 from bot.store import directory as d
 from bot.wechat.transport import Transport
@@ -48,8 +49,16 @@ class Recorder:
         self.transport = transport
         self.clock = clock
         self.account_id = transport.account_id
+        self.dispatcher: Dispatcher | None = None
+
+    async def _published(self, events: list[ContactEventRecorded]) -> None:
+        """Publish contact events once their transaction has committed."""
+        if self.dispatcher is not None:
+            for event in events:
+                await self.dispatcher.publish(event)
 
     def attach(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
         dispatcher.subscribe(LoggedIn, self.on_login)
         dispatcher.subscribe(LoggedOut, self.on_logout)
         dispatcher.subscribe(MessageReceived, self.on_message)
@@ -128,13 +137,15 @@ class Recorder:
 
     async def on_friend_added(self, event: FriendAdded) -> None:
         now = self.clock.now()
+        kind = ContactEventKind.FRIEND_ADDED
         with self.database.session() as session:
             contact_id = d.upsert_contact(session, self.account_id, event.contact, now)
-            d.record_event(session, contact_id, "friend_added", now, detail=event.hello or None)
-            contact = session.get(d.Contact, contact_id)
-            if contact is not None and contact.friend_added_at is None:
-                contact.friend_added_at = now
+            d.record_event(session, contact_id, kind, now, detail=event.hello or None)
+            d.mark_friend_added(session, contact_id, now)
         log.info("new friend %s", event.contact.name)
+        await self._published(
+            [ContactEventRecorded(self.account_id, contact_id, kind, now, event.hello or None)]
+        )
 
     async def on_room_join(self, event: RoomJoined) -> None:
         now = self.clock.now()
@@ -152,6 +163,7 @@ class Recorder:
         names = "、".join(p.name for p in event.invitees)
         by = f" (invited by {event.inviter.name})" if event.inviter else ""
         log.info("%s joined %s%s", names, event.room.topic, by)
+        await self._published(recorded)
 
     async def on_room_leave(self, event: RoomLeft) -> None:
         now = self.clock.now()
