@@ -149,16 +149,21 @@ class Recorder:
 
     async def on_room_join(self, event: RoomJoined) -> None:
         now = self.clock.now()
+        kind = ContactEventKind.JOINED_GROUP
+        inviter = event.inviter.wxid if event.inviter else None
+        recorded: list[ContactEventRecorded] = []
         with self.database.session() as session:
             room_id = d.upsert_room(session, self.account_id, event.room, now)
-            inviter = event.inviter.wxid if event.inviter else None
             for person in event.invitees:
                 contact_id = d.upsert_contact(session, self.account_id, person, now)
                 d.record_member(
                     session, room_id, person, contact_id, joined_at=event.at, inviter_wxid=inviter
                 )
-                d.record_event(
-                    session, contact_id, "joined_group", event.at, detail=event.room.topic, ref=inviter
+                d.record_event(session, contact_id, kind, event.at, detail=event.room.topic, ref=inviter)
+                recorded.append(
+                    ContactEventRecorded(
+                        self.account_id, contact_id, kind, event.at, event.room.topic, inviter
+                    )
                 )
         names = "、".join(p.name for p in event.invitees)
         by = f" (invited by {event.inviter.name})" if event.inviter else ""
