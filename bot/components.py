@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bot.delivery.worker import DeliveryWorker
 from bot.runtime import BotContext, Component
 
 
 def build_components(context: BotContext) -> list[Component]:
-    components: list[Component] = []
+    components: list[Component] = [DeliveryWorker(context)]
     return components

@@ -34,13 +34,14 @@ class Daemon:
         clock: Clock | None = None,
         transports: dict[str, Transport] | None = None,
         autoplay: bool = True,
+        background: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.database = database or Database(settings.resolved_database_url)
         self.autoplay = autoplay
         self._given_transports = transports or {}
-        self.context = BotContext(settings, self.database, self.clock)
+        self.context = BotContext(settings, self.database, self.clock, background=background)
         self.accounts: dict[str, AccountRuntime] = self.context.accounts
         self.components: list[Component] = []
         self._stopping = asyncio.Event()
@@ -81,7 +82,7 @@ class Daemon:
                 account.token_env,
             )
         await transport.start(dispatcher.publish)
-        if self.autoplay and isinstance(transport, SandboxTransport):
+        if self.autoplay and self.settings.sandbox.autoplay and isinstance(transport, SandboxTransport):
             runtime.tasks.append(
                 asyncio.create_task(
                     transport.autoplay(self.settings.sandbox.event_interval), name=f"autoplay-{account.id}"

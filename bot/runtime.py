@@ -34,6 +34,8 @@ class BotContext:
     database: Database
     clock: Clock
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
+    # False in tests that drive components step by step (no background loops).
+    background: bool = True
 
 
 class Component(Protocol):

@@ -8,7 +8,7 @@ import threading
 import uuid
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from sqlalchemy import text
 from bot.clock import FrozenClock
 from bot.config.settings import Settings, load_settings
 from bot.daemon import Daemon
+from bot.delivery.worker import DeliveryWorker
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.migrate import upgrade
@@ -103,7 +104,12 @@ class TestBot:
         self._thread = threading.Thread(target=self.loop.run_forever, name="testbot-loop", daemon=True)
         self._thread.start()
         self.daemon = Daemon(
-            settings, database=database, clock=clock, transports={"main": self.transport}, autoplay=False
+            settings,
+            database=database,
+            clock=clock,
+            transports={"main": self.transport},
+            autoplay=False,
+            background=False,
         )
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
@@ -134,6 +140,28 @@ class TestBot:
 
     def sent(self) -> list[SentRecord]:
         return list(self.transport.sent)
+
+    @property
+    def worker(self) -> DeliveryWorker:
+        return next(c for c in self.daemon.components if isinstance(c, DeliveryWorker))
+
+    def deliver(self, *, max_wait: timedelta = timedelta(hours=1)) -> list[SentRecord]:
+        """Let the delivery worker send everything that is due, moving the frozen clock
+        forward through pacing waits (up to `max_wait` in all); returns what was sent."""
+        before = len(self.transport.sent)
+        waited = timedelta()
+        while True:
+            result = self.run(self.worker.step("main"))
+            if result.paused:
+                break
+            if result.wait and waited < max_wait:
+                step = timedelta(seconds=result.wait)
+                self.clock.advance(step)
+                waited += step
+                continue
+            if not (result.sent or result.skipped or result.deferred or result.retried or result.failed):
+                break
+        return self.transport.sent[before:]
 
     # -- what the bot knows -------------------------------------------------------------
 

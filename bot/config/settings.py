@@ -38,6 +38,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PacingSettings(_Section):
+    """Per-account sending pace. Any field left out comes from `[delivery]`."""
+
+    min_interval: float | None = Field(default=None, ge=0)
+    jitter: float | None = Field(default=None, ge=0)
+    hourly_cap: int | None = Field(default=None, ge=1)
+    daily_cap: int | None = Field(default=None, ge=1)
+    room_daily_cap: int | None = Field(default=None, ge=1)
+
+
 class AccountSettings(_Section):
     """One WeChat account the daemon logs in to."""
 
@@ -45,6 +55,7 @@ class AccountSettings(_Section):
     name: str = Field(default="", description="Display name in logs and reports.")
     transport: Literal["sandbox", "wechaty"] = "sandbox"
     endpoint: str | None = Field(default=None, description="wechaty puppet-service gateway as host:port.")
+    pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("id")
     @classmethod
@@ -78,6 +89,12 @@ class SandboxSettings(_Section):
 
     event_interval: float = Field(default=3.0, gt=0, le=3600, description="Seconds between simulated events.")
     seed: int = Field(default=2026, description="Random seed, so a demo run is repeatable.")
+    autoplay: bool = Field(default=True, description="Simulated customers talk by themselves.")
+    extra_contacts: int = Field(default=0, ge=0, le=1_000_000, description="Synthetic contacts for load tests.")
+    journal: Path | None = Field(
+        default=Path("data/sandbox-sent.jsonl"),
+        description="Where the sandbox records what was sent (plays WeChat's server side).",
+    )
 
 
 class QuietHours(_Section):
@@ -109,12 +126,19 @@ class DeliverySettings(_Section):
     """How fast and how often the bot may send: conservative defaults for personal WeChat."""
 
     quiet_hours: str = Field(default="22:00-08:00", description="No marketing sends inside.")
+    replies_in_quiet_hours: bool = Field(default=True, description="Answer people who write at night.")
     min_interval: float = Field(default=8.0, ge=0, description="Seconds between two sends.")
     jitter: float = Field(default=6.0, ge=0, description="Random extra seconds per send.")
     hourly_cap: int = Field(default=120, ge=1)
     daily_cap: int = Field(default=800, ge=1)
+    room_daily_cap: int = Field(default=3, ge=1, description="Messages to one group a day.")
     contact_daily_cap: int = Field(default=2, ge=0, description="Marketing messages a day.")
     contact_weekly_cap: int = Field(default=6, ge=0, description="Marketing messages a week.")
+    lifecycle_exempt: bool = Field(default=True, description="Lifecycle messages skip the contact caps.")
+    max_attempts: int = Field(default=5, ge=1, description="Tries before a message is failed.")
+    retry_backoff: float = Field(default=30.0, gt=0, description="Seconds before the first retry; doubles.")
+    admins: list[str] = Field(default_factory=list, description="wxids allowed to send #pause/#resume/#status.")
+    lease: float = Field(default=30.0, gt=0, description="Seconds without heartbeat before a worker is gone.")
 
     @field_validator("quiet_hours")
     @classmethod

@@ -199,7 +199,11 @@ class OutboxMessage(SQLModel, table=True):
     (rule reply, inbound message). `key` is unique, so a message is planned once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_due", "state", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_state_due", "state", "not_before"),
+        Index("ix_outbox_account_sent", "account_id", "state", "sent_at"),
+        Index("ix_outbox_contact_sent", "contact_id", "state", "sent_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=255, unique=True)
@@ -223,6 +227,34 @@ class OutboxMessage(SQLModel, table=True):
     reason: str | None = None
     created_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
+    # delivery policy, chosen by the send path (0004_delivery)
+    quiet_policy: str = Field(default="wait", max_length=8)  # wait | skip
+    guarantee: str = Field(default="at_most_once", max_length=16)  # at_most_once | at_least_once
+    expires_at: datetime | None = _ts()
+    parts_sent: int = Field(default=0)
+
+
+class DeliveryPause(SQLModel, table=True):
+    """An operator's pause: `scope` is an account id, or `*` for every account."""
+
+    __tablename__ = "delivery_pauses"
+
+    scope: str = Field(primary_key=True, max_length=32)
+    reason: str = Field(default="")
+    paused_by: str = Field(default="operator", max_length=64)
+    paused_at: datetime | None = _ts()
+
+
+class DeliveryWorker(SQLModel, table=True):
+    """A running delivery worker; rows it claimed are recovered once it is gone."""
+
+    __tablename__ = "delivery_workers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts()
 
 
 class SopRun(SQLModel, table=True):

@@ -11,7 +11,13 @@ def build_transport(account: AccountSettings, settings: Settings, clock: Clock) 
     if account.transport == "sandbox":
         from bot.wechat.sandbox import SandboxTransport
 
-        return SandboxTransport(account.id, clock=clock, seed=settings.sandbox.seed)
+        sandbox = settings.sandbox
+        journal = settings.path(sandbox.journal) if sandbox.journal else None
+        if journal is not None and len(settings.accounts) > 1:
+            journal = journal.with_name(f"{journal.stem}-{account.id}{journal.suffix}")
+        return SandboxTransport(
+            account.id, clock=clock, seed=sandbox.seed, journal=journal, extra_contacts=sandbox.extra_contacts
+        )
     if account.transport == "wechaty":
         try:
             from bot.wechat.wechaty_transport import WechatyTransport

@@ -45,6 +45,7 @@ class Transport(Protocol):
     account_id: str
     name: str
     capabilities: frozenset[str]
+    online: bool
 
     async def start(self, handler: EventHandler) -> None:
         """Connect and log in; from now on every event goes to `handler`."""
@@ -52,7 +53,15 @@ class Transport(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def send(self, target: Target, content: Content) -> SendReceipt: ...
+    async def send(self, target: Target, content: Content, *, ref: str | None = None) -> SendReceipt:
+        """Send one message. `ref` is the outbox's id for this part; a transport that can
+        later tell whether it went out (`was_sent`) remembers it."""
+        ...
+
+    async def was_sent(self, ref: str) -> bool | None:
+        """Whether the message sent under `ref` reached WeChat: True, False, or None when
+        this transport cannot tell (then a crash mid-send leaves the row `unknown`)."""
+        ...
 
     async def contacts(self) -> Sequence[ContactInfo]: ...
 

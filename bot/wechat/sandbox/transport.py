@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
+from typing import TextIO
 
 from bot.clock import Clock, SystemClock
 from bot.wechat.sandbox.population import BOT_ME, NEWCOMERS, PERSONAS, ROOMS
@@ -52,6 +55,7 @@ class SentRecord:
     target: Target
     content: Content
     at: datetime
+    ref: str | None = None
 
 
 class SandboxTransport:
@@ -67,6 +71,8 @@ class SandboxTransport:
         clock: Clock | None = None,
         seed: int = 2026,
         populate: bool = True,
+        journal: Path | None = None,
+        extra_contacts: int = 0,
     ) -> None:
         self.account_id = account_id
         self.clock = clock or SystemClock()
@@ -83,6 +89,20 @@ class SandboxTransport:
         self._ids = itertools.count(1)
         self._newcomers = list(NEWCOMERS)
         self.online = False
+        # The journal plays WeChat's server side: it outlives a crash of the bot process,
+        # so after a restart the sandbox can say for sure whether a message went out.
+        self.journal = journal
+        self._journal_refs: set[str] = set()
+        self._journal_file: TextIO | None = None
+        if journal is not None and journal.exists():
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    ref = json.loads(line).get("ref")
+                    if ref:
+                        self._journal_refs.add(ref)
+        for number in range(1, extra_contacts + 1):
+            contact = ContactInfo(wxid=f"wxid_demo_{number:06d}", name=f"测试客户{number:06d}")
+            self._contacts[contact.wxid] = contact
         if populate:
             for persona in PERSONAS:
                 self._contacts[persona.contact.wxid] = persona.contact
@@ -99,12 +119,15 @@ class SandboxTransport:
         await self._emit(LoggedIn(self.account_id, self.me))
 
     async def stop(self) -> None:
+        if self._journal_file is not None:
+            self._journal_file.close()
+            self._journal_file = None
         if self.online:
             self.online = False
             await self._emit(LoggedOut(self.account_id, "stopped"))
         self._handler = None
 
-    async def send(self, target: Target, content: Content) -> SendReceipt:
+    async def send(self, target: Target, content: Content, *, ref: str | None = None) -> SendReceipt:
         if not self.online:
             raise TransportError("sandbox account is not logged in")
         if self._failures:
@@ -114,9 +137,22 @@ class SandboxTransport:
             kind = "room" if target.is_room else "contact"
             raise RecipientGoneError(f"{kind} {target.wxid} is gone or has blocked the account")
         seq = len(self.sent) + 1
-        record = SentRecord(seq, f"sandbox-sent-{seq}", target, content, self.clock.now())
+        record = SentRecord(seq, f"sandbox-sent-{seq}", target, content, self.clock.now(), ref)
         self.sent.append(record)
+        if ref is not None:
+            self._journal_refs.add(ref)
+        if self.journal is not None:
+            if self._journal_file is None:
+                self.journal.parent.mkdir(parents=True, exist_ok=True)
+                self._journal_file = self.journal.open("a", encoding="utf-8", buffering=1)
+            entry = {"ref": ref, "to": target.wxid, "room": target.is_room, "at": record.at.isoformat()}
+            self._journal_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
         return SendReceipt(record.msg_id)
+
+    async def was_sent(self, ref: str) -> bool | None:
+        if ref in self._journal_refs:
+            return True
+        return False if self.journal is not None else None
 
     async def contacts(self) -> Sequence[ContactInfo]:
         return list(self._contacts.values())

@@ -1,0 +1,359 @@
+"""The delivery worker: drains each account's outbox through its transport, at the
+account's pace, under the delivery rules, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+
+from bot.config.settings import AccountSettings, Settings
+from bot.delivery import control, ledger
+from bot.delivery.ledger import Claimed
+from bot.delivery.outbox import OutboxState
+from bot.delivery.pacing import DAY, Pace, Pacer
+from bot.delivery.payload import from_json
+from bot.delivery.policy import Rules
+from bot.runtime import AccountRuntime, BotContext
+from bot.store.models import Contact, Room
+from bot.wechat.transport import RecipientGoneError, RiskControlError, Transport, TransportError
+from bot.wechat.types import Target
+
+log = logging.getLogger("bot.delivery")
+
+BATCH = 200
+IDLE_POLL = 1.0
+HEARTBEAT = 5.0
+
+
+def rules_from(settings: Settings) -> Rules:
+    delivery = settings.delivery
+    return Rules(
+        tz=settings.tz,
+        quiet=delivery.quiet,
+        replies_in_quiet_hours=delivery.replies_in_quiet_hours,
+        contact_daily_cap=delivery.contact_daily_cap,
+        contact_weekly_cap=delivery.contact_weekly_cap,
+        lifecycle_exempt=delivery.lifecycle_exempt,
+        room_daily_cap=delivery.room_daily_cap,
+    )
+
+
+def pace_for(account: AccountSettings, settings: Settings) -> Pace:
+    own, default = account.pacing, settings.delivery
+    return Pace(
+        min_interval=default.min_interval if own.min_interval is None else own.min_interval,
+        jitter=default.jitter if own.jitter is None else own.jitter,
+        hourly_cap=own.hourly_cap or default.hourly_cap,
+        daily_cap=own.daily_cap or default.daily_cap,
+    )
+
+
+@dataclass
+class StepResult:
+    """What one step of a lane did."""
+
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    retried: int = 0
+    failed: int = 0
+    wait: float = 0.0  # seconds until the lane may try again (pacing, pause, offline)
+    paused: str | None = None
+
+
+@dataclass
+class Lane:
+    """One account's queue."""
+
+    account: AccountRuntime
+    pacer: Pacer
+    last_pause: str | None = None
+    stats: StepResult = field(default_factory=StepResult)
+
+    @property
+    def transport(self) -> Transport:
+        return self.account.transport
+
+
+class DeliveryWorker:
+    """A daemon component; tests drive it with `step()` and a frozen clock."""
+
+    name = "delivery"
+
+    def __init__(
+        self, context: BotContext, *, worker_id: str | None = None, rng: random.Random | None = None
+    ):
+        self.context = context
+        self.worker_id = worker_id or f"{control.this_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.rng = rng or random.Random()
+        self.rules = rules_from(context.settings)
+        self.lanes: dict[str, Lane] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._registered = False
+
+    # -- component --------------------------------------------------------------------
+
+    def attach(self, account: AccountRuntime) -> None:
+        now = self.context.clock.now()
+        with self.context.database.session(read_only=True) as session:
+            history = ledger.recent_sends(session, account.account_id, now - DAY)
+        pace = pace_for(account.settings, self.context.settings)
+        self.lanes[account.account_id] = Lane(account, Pacer(pace, self.rng, history))
+
+    async def start(self) -> None:
+        with self.context.database.session() as session:
+            control.register(session, self.worker_id, self.context.clock.now())
+        self._registered = True
+        await self.recover()
+        if self.context.background:
+            for account_id in self.lanes:
+                self._tasks.append(
+                    asyncio.create_task(self._run_lane(account_id), name=f"delivery-{account_id}")
+                )
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name="delivery-heartbeat"))
+        log.info("delivery worker %s started for %s", self.worker_id, ", ".join(self.lanes) or "no accounts")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._registered:
+            with self.context.database.session() as session:
+                control.unregister(session, self.worker_id)
+            self._registered = False
+
+    def wake(self) -> None:
+        """Something was just planned: look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def _run_lane(self, account_id: str) -> None:
+        while not self._stop.is_set():
+            try:
+                result = await self.step(account_id)
+            except Exception:
+                log.exception("delivery step for account %s failed; retrying shortly", account_id)
+                result = StepResult(wait=IDLE_POLL * 5)
+            busy = result.sent or result.skipped or result.deferred or result.retried or result.failed
+            if busy and result.wait == 0:
+                continue
+            await self._sleep(result.wait or IDLE_POLL)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        sleeper = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper}, timeout=seconds)
+        finally:
+            sleeper.cancel()
+
+    async def _heartbeat(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                with self.context.database.session() as session:
+                    control.heartbeat(session, self.worker_id, self.context.clock.now())
+            except Exception:
+                log.exception("delivery heartbeat failed")
+
+    # -- one step -----------------------------------------------------------------------
+
+    async def step(self, account_id: str) -> StepResult:
+        """Claim what is due for the account now, send it, and record the outcome."""
+        lane = self.lanes[account_id]
+        now = self.context.clock.now()
+        result = StepResult()
+        with self.context.database.session(read_only=True) as session:
+            pause = control.pause_of(session, account_id)
+        if pause is not None:
+            if lane.last_pause != pause.reason:
+                log.warning(
+                    "account %s is paused (%s): nothing is sent until `sopbot resume`",
+                    account_id,
+                    pause.reason,
+                )
+                lane.last_pause = pause.reason
+            result.paused, result.wait = pause.reason, IDLE_POLL * 2
+            return result
+        lane.last_pause = None
+        if not getattr(lane.transport, "online", True):
+            result.wait = IDLE_POLL
+            return result
+        allowance = lane.pacer.allowance(now)
+        if allowance == 0:
+            result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
+            return result
+        with self.context.database.session() as session:
+            claim = ledger.claim(session, account_id, now, min(allowance, BATCH), self.worker_id, self.rules)
+        result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
+        for row_id, reason in claim.skipped:
+            log.info("outbox %d skipped: %s", row_id, reason)
+        sent: list[tuple[int, datetime, str | None, int]] = []
+        try:
+            for index, row in enumerate(claim.claimed):
+                outcome = await self._send(lane, row)
+                if outcome is None:  # risk control: the account is paused now
+                    self._requeue(claim.claimed[index + 1 :], "account paused before this was sent")
+                    result.paused = "risk control"
+                    break
+                if isinstance(outcome, tuple):
+                    sent.append(outcome)
+                    lane.pacer.record(outcome[1])
+                elif outcome == "retry":
+                    result.retried += 1
+                else:
+                    result.failed += outcome == "failed"
+                    result.skipped += outcome == "skipped"
+        finally:
+            if sent:
+                with self.context.database.session() as session:
+                    ledger.mark_sent(session, sent)
+        result.sent = len(sent)
+        return result
+
+    async def _send(self, lane: Lane, row: Claimed) -> tuple[int, datetime, str | None, int] | str | None:
+        """Send every remaining part of the row. Returns the sent tuple, or what happened."""
+        target = Target(row.target_wxid, is_room=row.room_id is not None)
+        parts = from_json(row.payload)
+        msg_id: str | None = None
+        clock, database = self.context.clock, self.context.database
+        try:
+            for index in range(row.parts_sent, len(parts)):
+                receipt = await lane.transport.send(target, parts[index], ref=f"{row.key}#{index}")
+                msg_id = receipt.msg_id or msg_id
+                if index < len(parts) - 1:
+                    with database.session() as session:
+                        ledger.mark_progress(session, row.id, index + 1, clock.now())
+        except RiskControlError as error:
+            reason = f"risk control: {error}"
+            with database.session() as session:
+                control.pause(session, row.account_id, reason, "risk-control", clock.now())
+                ledger.set_state(
+                    session, [row.id], OutboxState.PLANNED, "account paused before this was sent", clock.now()
+                )
+            log.error(
+                "account %s PAUSED after WeChat pushed back (%s). Check the account, then `sopbot resume --account %s`.",
+                row.account_id, error, row.account_id,
+            )  # fmt: skip
+            return None
+        except RecipientGoneError as error:
+            with database.session() as session:
+                self._mark_gone(session, row)
+                ledger.set_state(session, [row.id], OutboxState.SKIPPED, str(error), clock.now())
+            log.info("outbox %d skipped: %s", row.id, error)
+            return "skipped"
+        except (TransportError, OSError, TimeoutError) as error:
+            return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
+        except Exception as error:
+            log.exception("unexpected error sending outbox row %d", row.id)
+            return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
+        return (row.id, clock.now(), msg_id, len(parts))
+
+    def _retry_or_fail(self, row: Claimed, reason: str) -> str:
+        now = self.context.clock.now()
+        settings = self.context.settings.delivery
+        with self.context.database.session() as session:
+            if row.attempts >= settings.max_attempts:
+                ledger.set_state(
+                    session,
+                    [row.id],
+                    OutboxState.FAILED,
+                    f"gave up after {row.attempts} tries: {reason}",
+                    now,
+                )
+                log.warning("outbox %d failed after %d tries: %s", row.id, row.attempts, reason)
+                return "failed"
+            delay = timedelta(seconds=settings.retry_backoff * 2 ** (row.attempts - 1))
+            ledger.set_state(
+                session, [row.id], OutboxState.PLANNED, f"try {row.attempts} failed ({reason}); retrying",
+                now, not_before=now + delay,
+            )  # fmt: skip
+        log.info("outbox %d: %s; retry in %ds", row.id, reason, delay.total_seconds())
+        return "retry"
+
+    def _requeue(self, rows: list[Claimed], reason: str) -> None:
+        if rows:
+            with self.context.database.session() as session:
+                ledger.set_state(
+                    session, [r.id for r in rows], OutboxState.PLANNED, reason, self.context.clock.now()
+                )
+
+    @staticmethod
+    def _mark_gone(session: object, row: Claimed) -> None:
+        if row.room_id is not None:
+            session.execute(update(Room).where(Room.id == row.room_id).values(dissolved=True))  # type: ignore[attr-defined]
+        elif row.contact_id is not None:
+            session.execute(update(Contact).where(Contact.id == row.contact_id).values(blocked=True))  # type: ignore[attr-defined]
+
+    # -- after a crash ------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, int]:
+        """Resolve rows left in `sending` by workers that died (see README: crash safety)."""
+        now = self.context.clock.now()
+        lease = timedelta(seconds=self.context.settings.delivery.lease)
+        with self.context.database.session(read_only=True) as session:
+            live = control.live_workers(session, now, lease) | {self.worker_id}
+            rows = ledger.orphaned(session, live, list(self.lanes))
+        outcome = {"sent": 0, "resent": 0, "unknown": 0}
+        for row in rows:
+            transport = self.lanes[row.account_id].transport
+            if row.guarantee == "at_least_once":
+                state, reason, key = (
+                    OutboxState.PLANNED,
+                    "worker died mid-send; sending again (at-least-once)",
+                    "resent",
+                )
+            else:
+                confirmed, parts_done = await self._confirm(transport, row)
+                if parts_done > row.parts_sent:
+                    with self.context.database.session() as session:
+                        ledger.mark_progress(session, row.id, parts_done, now)
+                if confirmed is True:
+                    state, reason, key = OutboxState.SENT, "confirmed by WeChat after a restart", "sent"
+                elif confirmed is False:
+                    state, reason, key = (
+                        OutboxState.PLANNED,
+                        "not sent before a restart; sending now",
+                        "resent",
+                    )
+                else:
+                    state = OutboxState.UNKNOWN
+                    reason = (
+                        "worker died while sending and WeChat cannot confirm it: not resent (at-most-once)"
+                    )
+                    key = "unknown"
+            with self.context.database.session() as session:
+                ledger.set_state(session, [row.id], state, reason, now)
+                if state is OutboxState.SENT:
+                    ledger.mark_sent(session, [(row.id, now, None, len(row.payload))])
+            outcome[key] += 1
+        if rows:
+            log.warning(
+                "recovered %d interrupted sends: %d confirmed sent, %d to send again, %d unknown",
+                len(rows), outcome["sent"], outcome["resent"], outcome["unknown"],
+            )  # fmt: skip
+        return outcome
+
+    @staticmethod
+    async def _confirm(transport: Transport, row: Claimed) -> tuple[bool | None, int]:
+        """(True if every part went out, False if the next part did not, None if the
+        transport cannot tell; how many parts are confirmed sent). The confirmed parts of a
+        partly sent row are recorded so they are not sent again."""
+        done = row.parts_sent
+        for index in range(row.parts_sent, len(row.payload)):
+            answer = await transport.was_sent(f"{row.key}#{index}")
+            if answer is not True:
+                return answer, done
+            done = index + 1
+        return True, done
