@@ -160,8 +160,22 @@ class TestBot:
                 waited += step
                 continue
             if not (result.sent or result.skipped or result.deferred or result.retried or result.failed):
-                break
+                due = self._next_planned()
+                if due is None or due - self.clock.now() > max_wait - waited:
+                    break
+                waited += due - self.clock.now()
+                self.clock.set(due)
         return self.transport.sent[before:]
+
+    def _next_planned(self) -> datetime | None:
+        from sqlalchemy import func, select
+
+        from bot.store.models import OutboxMessage
+
+        with self.database.session(read_only=True) as session:
+            return session.execute(
+                select(func.min(OutboxMessage.not_before)).where(OutboxMessage.state == "planned")
+            ).scalar()
 
     # -- what the bot knows -------------------------------------------------------------
 
@@ -178,3 +192,47 @@ class TestBot:
 
 def make_settings(folder: Path, text: str = "") -> Settings:
     return load_settings(write_project(folder, text))
+
+
+def plan(
+    database: Database,
+    contact_ids: list[int],
+    *,
+    at: datetime = T0,
+    sop: str = "daily",
+    step: str = "pick",
+    occurrence: str = "2026-11-24T10:00",
+    text: str = "今日精选：羊绒围巾",
+    parts: list[Any] | None = None,
+    **fields: Any,
+) -> int:
+    """Plan one SOP message per contact in the outbox; returns how many rows were new."""
+    from bot.delivery.outbox import PlannedMessage, enqueue, recipient_ref, sop_key
+    from bot.wechat.types import Text
+
+    messages = [
+        PlannedMessage(
+            key=sop_key(sop, step, occurrence, recipient_ref(contact_id=cid)),
+            account_id="main",
+            origin="sop",
+            parts=parts or [Text(text)],
+            not_before=at,
+            contact_id=cid,
+            sop_id=sop,
+            step_id=step,
+            occurrence=occurrence,
+            **fields,
+        )
+        for cid in contact_ids
+    ]
+    with database.session() as session:
+        return enqueue(session, messages, at)
+
+
+def outbox_rows(database: Database) -> list[Any]:
+    from sqlalchemy import select
+
+    from bot.store.models import OutboxMessage
+
+    with database.session(read_only=True) as session:
+        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())

@@ -150,14 +150,15 @@ def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) 
 
 
 def claim(
-    session: Session, account_id: str, now: datetime, limit: int, worker_id: str, rules: Rules
+    session: Session, account_id: str, now: datetime, limit: int, worker_id: str, rules: Rules, *, scan: int = 500
 ) -> ClaimResult:
-    """Pick up to `limit` due rows of the account, decide each, and claim the ones to send."""
+    """Look at up to `scan` due rows of the account in priority order, decide each, and claim
+    up to `limit` to send; rows to skip or defer are settled on the way."""
     due = session.execute(
         select(*_COLUMNS)
         .where(T.c.state == OutboxState.PLANNED.value, T.c.account_id == account_id, T.c.not_before <= now)
         .order_by(T.c.priority.desc(), T.c.not_before, T.c.id)
-        .limit(limit)
+        .limit(max(limit, scan))
         .with_for_update(skip_locked=True)
     ).all()
     result = ClaimResult()
@@ -166,6 +167,8 @@ def claim(
     recipients = _recipients(session, due)
     counts = _counts(session, due, now, rules)
     for row in due:
+        if len(result.claimed) >= limit:
+            break
         candidate = Candidate(
             row.category, row.priority, row.quiet_policy, row.expires_at, row.room_id is not None
         )

@@ -65,6 +65,9 @@ class PlannedMessage:
     sop_id: str | None = None
     step_id: str | None = None
     occurrence: str | None = None
+    quiet_policy: str = "wait"  # inside quiet hours: wait for them to end, or skip
+    guarantee: str = "at_most_once"  # after a crash mid-send: at_most_once | at_least_once
+    expires_at: datetime | None = None  # not sent by then: skipped
 
 
 def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime, *, chunk: int = 2000) -> int:
@@ -102,6 +105,10 @@ def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime,
                 "state": OutboxState.PLANNED.value,
                 "attempts": 0,
                 "not_before": message.not_before,
+                "quiet_policy": message.quiet_policy,
+                "guarantee": message.guarantee,
+                "expires_at": message.expires_at,
+                "parts_sent": 0,
                 "created_at": now,
                 "updated_at": now,
             }
