@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_a_planned_message_is_sent_once_even_when_planned_twice(testbot: TestBot
 def test_sends_keep_the_minimum_interval(testbot: TestBot) -> None:
     plan(testbot.database, [c.id for c in testbot.contacts()][:6])
     times = [r.at for r in testbot.deliver()]
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert len(times) == 6
     assert min(gaps) >= 8.0  # min_interval
     assert max(gaps) <= 14.0 + 1  # plus at most `jitter`
@@ -252,7 +253,7 @@ def test_with_a_journal_recovery_knows_what_went_out(tmp_path: Path) -> None:
             assert bot.run(bot.worker.recover()) == {"sent": 1, "resent": 1, "unknown": 0}
             resent = bot.deliver()
             assert [r.target.wxid for r in resent] == ["wxid_zhou_hao"]
-            refs = [line for line in journal.read_text(encoding="utf-8").splitlines()]
+            refs = list(journal.read_text(encoding="utf-8").splitlines())
             assert len(refs) == 2  # one send per recipient, in all
             assert {r.state for r in outbox_rows(db)} == {"sent"}
         finally:
