@@ -80,11 +80,11 @@ def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime,
     def flush() -> None:
         nonlocal inserted
         if batch:
-            statement = insert_for(session, OutboxMessage.__table__).on_conflict_do_nothing(
-                index_elements=["key"]
-            )
-            result = session.execute(statement, batch)
-            inserted += max(result.rowcount, 0)
+            table = OutboxMessage.__table__
+            statement = insert_for(session, table).on_conflict_do_nothing(index_elements=["key"])
+            # RETURNING counts the new rows on both backends (rowcount is unreliable for
+            # executemany); a key already planned returns nothing.
+            inserted += len(session.execute(statement.returning(table.c.id), batch).all())
             batch.clear()
 
     for message in messages:

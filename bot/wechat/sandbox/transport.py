@@ -94,12 +94,8 @@ class SandboxTransport:
         self.journal = journal
         self._journal_refs: set[str] = set()
         self._journal_file: TextIO | None = None
-        if journal is not None and journal.exists():
-            for line in journal.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    ref = json.loads(line).get("ref")
-                    if ref:
-                        self._journal_refs.add(ref)
+        self._journal_read = 0  # bytes of the journal already loaded
+        self._load_journal()
         for number in range(1, extra_contacts + 1):
             contact = ContactInfo(wxid=f"wxid_demo_{number:06d}", name=f"测试客户{number:06d}")
             self._contacts[contact.wxid] = contact
@@ -150,9 +146,23 @@ class SandboxTransport:
         return SendReceipt(record.msg_id)
 
     async def was_sent(self, ref: str) -> bool | None:
+        if ref not in self._journal_refs:
+            self._load_journal()  # another process may share the journal
         if ref in self._journal_refs:
             return True
         return False if self.journal is not None else None
+
+    def _load_journal(self) -> None:
+        if self.journal is None or not self.journal.exists():
+            return
+        with self.journal.open("rb") as file:
+            file.seek(self._journal_read)
+            data = file.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
+        self._journal_read += len(complete)
+        for line in complete.decode("utf-8").splitlines():
+            if line.strip() and (ref := json.loads(line).get("ref")):
+                self._journal_refs.add(ref)
 
     async def contacts(self) -> Sequence[ContactInfo]:
         return list(self._contacts.values())
