@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot.delivery.admin import AdminCommands
 from bot.delivery.worker import DeliveryWorker
 from bot.runtime import BotContext, Component
 
 
 def build_components(context: BotContext) -> list[Component]:
-    components: list[Component] = [DeliveryWorker(context)]
+    delivery = DeliveryWorker(context)
+    components: list[Component] = [delivery, AdminCommands(context, delivery)]
     return components

@@ -152,14 +152,15 @@ class TestBot:
         waited = timedelta()
         while True:
             result = self.run(self.worker.step("main"))
-            if result.paused:
-                break
-            if result.wait and waited < max_wait:
+            if result.paced and waited < max_wait:
                 step = timedelta(seconds=result.wait)
                 self.clock.advance(step)
                 waited += step
                 continue
-            if not (result.sent or result.skipped or result.deferred or result.retried or result.failed):
+            active = result.sent or result.skipped or result.deferred or result.retried or result.failed
+            if result.paused and not active:
+                break
+            if not active:
                 due = self._next_planned()
                 if due is None or due - self.clock.now() > max_wait - waited:
                     break

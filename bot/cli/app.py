@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bot import __version__
-from bot.cli import contacts_cmd, db_cmd
+from bot.cli import contacts_cmd, db_cmd, outbox_cmd
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
 from bot.config.settings import load_settings
@@ -25,6 +25,9 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.command("contacts")(contacts_cmd.contacts)
+app.command("outbox")(outbox_cmd.outbox)
+app.command("pause")(outbox_cmd.pause)
+app.command("resume")(outbox_cmd.resume)
 
 
 @app.callback()

@@ -150,14 +150,25 @@ def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) 
 
 
 def claim(
-    session: Session, account_id: str, now: datetime, limit: int, worker_id: str, rules: Rules, *, scan: int = 500
+    session: Session,
+    account_id: str,
+    now: datetime,
+    limit: int,
+    worker_id: str,
+    rules: Rules,
+    *,
+    scan: int = 500,
+    origins: Sequence[str] | None = None,
 ) -> ClaimResult:
     """Look at up to `scan` due rows of the account in priority order, decide each, and claim
     up to `limit` to send; rows to skip or defer are settled on the way."""
+    query = select(*_COLUMNS).where(
+        T.c.state == OutboxState.PLANNED.value, T.c.account_id == account_id, T.c.not_before <= now
+    )
+    if origins is not None:
+        query = query.where(T.c.origin.in_(origins))
     due = session.execute(
-        select(*_COLUMNS)
-        .where(T.c.state == OutboxState.PLANNED.value, T.c.account_id == account_id, T.c.not_before <= now)
-        .order_by(T.c.priority.desc(), T.c.not_before, T.c.id)
+        query.order_by(T.c.priority.desc(), T.c.not_before, T.c.id)
         .limit(max(limit, scan))
         .with_for_update(skip_locked=True)
     ).all()
@@ -280,7 +291,7 @@ def state_counts(session: Session, account_id: str | None = None) -> dict[str, i
     query = select(T.c.state, func.count()).group_by(T.c.state)
     if account_id:
         query = query.where(T.c.account_id == account_id)
-    return dict(session.execute(query))
+    return {state: count for state, count in session.execute(query).all()}
 
 
 def recent_sends(session: Session, account_id: str, since: datetime) -> list[datetime]:

@@ -65,6 +65,7 @@ class StepResult:
     retried: int = 0
     failed: int = 0
     wait: float = 0.0  # seconds until the lane may try again (pacing, pause, offline)
+    paced: bool = False  # the wait is the account's pace
     paused: str | None = None
 
 
@@ -176,6 +177,7 @@ class DeliveryWorker:
         result = StepResult()
         with self.context.database.session(read_only=True) as session:
             pause = control.pause_of(session, account_id)
+        origins: list[str] | None = None
         if pause is not None:
             if lane.last_pause != pause.reason:
                 log.warning(
@@ -185,17 +187,21 @@ class DeliveryWorker:
                 )
                 lane.last_pause = pause.reason
             result.paused, result.wait = pause.reason, IDLE_POLL * 2
-            return result
-        lane.last_pause = None
+            origins = ["admin"]  # answers to the operator's own #commands still go out
+        else:
+            lane.last_pause = None
         if not getattr(lane.transport, "online", True):
             result.wait = IDLE_POLL
             return result
         allowance = lane.pacer.allowance(now)
         if allowance == 0:
             result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
+            result.paced = True
             return result
         with self.context.database.session() as session:
-            claim = ledger.claim(session, account_id, now, min(allowance, BATCH), self.worker_id, self.rules)
+            claim = ledger.claim(
+                session, account_id, now, min(allowance, BATCH), self.worker_id, self.rules, origins=origins
+            )
         result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
         for row_id, reason in claim.skipped:
             log.info("outbox %d skipped: %s", row_id, reason)

@@ -1,0 +1,99 @@
+"""Admin chat commands: operators listed in `[delivery] admins` can write `#pause`,
+`#resume` and `#status` to the bot in a 1:1 chat. Anyone else's `#…` is ignored."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.delivery import control, ledger
+from bot.delivery.outbox import Category, PlannedMessage, enqueue
+from bot.delivery.worker import DeliveryWorker
+from bot.runtime import AccountRuntime, BotContext
+from bot.store import directory as d
+from bot.wechat.types import MessageReceived, Text
+
+log = logging.getLogger("bot.delivery.admin")
+
+HELP = "可用指令：#status 查看发送状态；#pause [原因] 暂停本账号（#pause all 暂停全部）；#resume（#resume all）恢复发送"
+STATE_NAMES = {
+    "planned": "待发",
+    "sending": "发送中",
+    "sent": "已发",
+    "skipped": "跳过",
+    "failed": "失败",
+    "unknown": "未确认",
+}
+
+
+class AdminCommands:
+    name = "admin-commands"
+
+    def __init__(self, context: BotContext, worker: DeliveryWorker) -> None:
+        self.context = context
+        self.worker = worker
+        self.admins = frozenset(context.settings.delivery.admins)
+
+    def attach(self, account: AccountRuntime) -> None:
+        async def on_message(event: MessageReceived) -> None:
+            await self.handle(account, event)
+
+        account.dispatcher.subscribe(MessageReceived, on_message)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def handle(self, account: AccountRuntime, event: MessageReceived) -> None:
+        message = event.message
+        text = message.text.strip()
+        if not text.startswith("#") or message.room is not None:
+            return
+        if message.talker.wxid not in self.admins:
+            log.debug("ignored %r from %s: not an admin", text[:20], message.talker.name)
+            return
+        command, _, argument = text[1:].partition(" ")
+        reply = self.run(account.account_id, command.lower(), argument.strip(), message.talker.name)
+        log.info("admin %s: #%s -> %s", message.talker.name, command, reply)
+        now = self.context.clock.now()
+        with self.context.database.session() as session:
+            contact_id = d.contact_id_for(session, account.account_id, message.talker.wxid)
+            if contact_id is None:
+                return
+            key = f"admin:{account.account_id}:{message.msg_id}"
+            enqueue(
+                session,
+                [PlannedMessage(key, account.account_id, "admin", [Text(reply)], now, contact_id=contact_id,
+                                category=Category.REPLY, priority=100)],
+                now,
+            )  # fmt: skip
+        self.worker.wake()
+
+    def run(self, account_id: str, command: str, argument: str, who: str) -> str:
+        now = self.context.clock.now()
+        with self.context.database.session() as session:
+            if command == "pause":
+                scope = control.ALL_ACCOUNTS if argument.lower() == "all" else account_id
+                reason = "" if argument.lower() == "all" else argument
+                control.pause(session, scope, reason or f"paused by {who} in chat", who, now)
+                return (
+                    "已暂停全部账号的发送"
+                    if scope == control.ALL_ACCOUNTS
+                    else f"已暂停账号 {account_id} 的发送"
+                )
+            if command == "resume":
+                scope = control.ALL_ACCOUNTS if argument.lower() == "all" else account_id
+                resumed = control.resume(session, scope)
+                what = "全部账号" if scope == control.ALL_ACCOUNTS else f"账号 {account_id} "
+                return f"已恢复{what}的发送" if resumed else f"{what}没有暂停"
+            if command == "status":
+                counts = ledger.state_counts(session, account_id)
+                pause = control.pause_of(session, account_id)
+                shown = (
+                    "，".join(f"{STATE_NAMES.get(s, s)} {n}" for s, n in sorted(counts.items()))
+                    or "发件箱为空"
+                )
+                paused = f"；已暂停：{pause.reason}" if pause else "；正常发送中"
+                return f"账号 {account_id}：{shown}{paused}"
+        return HELP

@@ -1,0 +1,83 @@
+"""Operators steer delivery: `sopbot outbox/pause/resume` and #commands in chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.clock import FrozenClock
+from bot.delivery import control
+from tests.support import T0, TestBot, make_settings, outbox_rows, plan, sqlite_database
+from tests.test_cli import sopbot
+
+
+def admin_bot(tmp_path: Path) -> TestBot:
+    settings = make_settings(tmp_path / "p", '[delivery]\nadmins = ["wxid_wang_fang"]\n')
+    database = sqlite_database(tmp_path).__enter__()
+    return TestBot(settings, database, FrozenClock(T0)).start()
+
+
+def test_admin_chat_commands(tmp_path: Path) -> None:
+    bot = admin_bot(tmp_path)
+    try:
+        plan(bot.database, [bot.contact("wxid_lin_xiaoyu").id])
+        bot.say("wxid_wang_fang", "#pause 双11 前先停一下")
+        replies = bot.deliver()
+        assert [r.content.text for r in replies] == ["已暂停账号 main 的发送"]  # the answer still goes out
+        with bot.database.session(read_only=True) as s:
+            assert control.pause_of(s, "main").reason == "双11 前先停一下"
+        bot.say("wxid_wang_fang", "#status")
+        status = bot.deliver()[-1].content.text
+        assert status.startswith("账号 main：") and "待发 1" in status and "已暂停：双11 前先停一下" in status
+        bot.say("wxid_wang_fang", "#resume")
+        texts = [r.content.text for r in bot.deliver()]
+        assert texts[0] == "已恢复账号 main 的发送"
+        assert "今日精选：羊绒围巾" in texts  # the paused campaign goes out after resume
+    finally:
+        bot.close()
+
+
+def test_hash_commands_from_anyone_else_are_ignored(tmp_path: Path) -> None:
+    bot = admin_bot(tmp_path)
+    try:
+        bot.say("wxid_zhou_hao", "#pause")
+        bot.say("wxid_wang_fang", "#pause", room="10002@chatroom")  # only in 1:1 chats
+        assert bot.deliver() == []
+        with bot.database.session(read_only=True) as s:
+            assert control.pauses(s) == []
+    finally:
+        bot.close()
+
+
+def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    settings = make_settings(project, "")
+    with sqlite_database(project / "data") as database:
+        pass
+    assert sopbot(project, "db", "upgrade").returncode == 0
+    clock = FrozenClock(T0)
+    from bot.store import Database
+
+    database = Database(settings.resolved_database_url)
+    bot = TestBot(settings, database, clock).start()
+    try:
+        plan(database, [c.id for c in bot.contacts()][:3])
+        bot.deliver()
+        plan(database, [bot.contact("wxid_zhou_hao").id], occurrence="later", text="周三会员日")
+    finally:
+        bot.close()
+
+    listing = sopbot(project, "outbox")
+    assert listing.returncode == 0, listing.stderr
+    assert "planned 1  sending 0  sent 3  skipped 0  failed 0  unknown 0" in listing.stdout
+    assert "周三会员日" in listing.stdout and "daily/pick" in listing.stdout
+    only_sent = sopbot(project, "outbox", "--state", "sent").stdout
+    assert "周三会员日" not in only_sent
+
+    assert sopbot(project, "pause", "--reason", "账号异常").stdout.strip() == "paused all accounts: 账号异常"
+    assert "PAUSED all accounts: 账号异常 (by cli)" in sopbot(project, "outbox").stdout
+    assert sopbot(project, "pause", "--account", "nope").returncode == 2
+    assert sopbot(project, "resume").stdout.strip() == "resumed all accounts"
+    assert sopbot(project, "resume").stdout.strip() == "all accounts was not paused"
+    bad = sopbot(project, "outbox", "--state", "lost")
+    assert bad.returncode == 2 and "--state must be one of" in bad.stderr
+    assert [r.state for r in outbox_rows(Database(settings.resolved_database_url))].count("sent") == 3
