@@ -126,7 +126,7 @@ async def _drive(config, database, clock, case):  # type: ignore[no-untyped-def]
     worker.attach(AccountRuntime(config.accounts[0], transport, dispatcher))
     await worker.start()
     # random clock jumps first, then a steady drain until everything due has settled
-    for tick in [*case["ticks"], *[900] * (4 * 24 * 4)]:
+    for tick in [*case["ticks"], *[1800] * (3 * 48)]:
         for _ in range(200):
             result = await worker.step("main")
             if result.paced or not (result.sent or result.skipped or result.deferred or result.retried):
@@ -138,7 +138,7 @@ async def _drive(config, database, clock, case):  # type: ignore[no-untyped-def]
     return list(transport.sent), rows
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=scenario)
 def test_delivery_rules_always_hold(template_db: Path, case: dict) -> None:  # type: ignore[type-arg]
     sent, rows, config = run_scenario(template_db, case)
