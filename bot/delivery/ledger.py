@@ -157,7 +157,7 @@ def claim(
     worker_id: str,
     rules: Rules,
     *,
-    scan: int = 500,
+    scan: int = 1000,
     origins: Sequence[str] | None = None,
 ) -> ClaimResult:
     """Look at up to `scan` due rows of the account in priority order, decide each, and claim

@@ -27,7 +27,7 @@ from bot.wechat.types import Target
 
 log = logging.getLogger("bot.delivery")
 
-BATCH = 200
+BATCH = 1000
 IDLE_POLL = 1.0
 HEARTBEAT = 5.0
 
