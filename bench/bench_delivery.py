@@ -80,7 +80,7 @@ def prepare(folder: Path, url: str | None, rows: int) -> tuple[Database, object]
                 [Text(TEXT)],
                 NOW,
                 contact_id=ids[wxid(n)],
-            )  # fmt: skip
+            )
             for n in range(1, rows + 1)
         )
         assert enqueue(s, messages, NOW) == rows

@@ -291,7 +291,7 @@ def state_counts(session: Session, account_id: str | None = None) -> dict[str, i
     query = select(T.c.state, func.count()).group_by(T.c.state)
     if account_id:
         query = query.where(T.c.account_id == account_id)
-    return {state: count for state, count in session.execute(query).all()}
+    return dict(session.execute(query).all())
 
 
 def recent_sends(session: Session, account_id: str, since: datetime) -> list[datetime]:
