@@ -45,7 +45,6 @@ class PacingSettings(_Section):
     jitter: float | None = Field(default=None, ge=0)
     hourly_cap: int | None = Field(default=None, ge=1)
     daily_cap: int | None = Field(default=None, ge=1)
-    room_daily_cap: int | None = Field(default=None, ge=1)
 
 
 class AccountSettings(_Section):
@@ -55,6 +54,11 @@ class AccountSettings(_Section):
     name: str = Field(default="", description="Display name in logs and reports.")
     transport: Literal["sandbox", "wechaty"] = "sandbox"
     endpoint: str | None = Field(default=None, description="wechaty puppet-service gateway as host:port.")
+    tls: bool = Field(default=False, description="The gateway speaks TLS (wechaty's certificate scheme).")
+    tls_server_name: str = Field(default="insecure", description="Name on the gateway's TLS certificate.")
+    tls_ca_file: Path | None = Field(default=None, description="CA for the gateway; default: wechaty's root CA.")
+    health_interval: float = Field(default=10.0, ge=0.2, le=600, description="Seconds between gateway pings.")
+    reconnect_max: float = Field(default=60.0, ge=0.5, le=3600, description="Longest wait between reconnects.")
     pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("id")
@@ -154,6 +158,58 @@ class FriendshipSettings(_Section):
     auto_accept: bool = Field(default=True, description="Accept every friend request.")
 
 
+class TierRequirement(_Section):
+    """What a contact must show to reach a tier; every field given must hold."""
+
+    min_orders: int = Field(default=0, ge=0, description="Paid orders in the current period.")
+    min_lifetime_orders: int = Field(default=0, ge=0, description="Paid orders ever (lapsed buyers).")
+    min_messages: int = Field(default=0, ge=0, description="Messages to the bot in the period.")
+    min_referrals: int = Field(default=0, ge=0, description="People they brought in who then bought.")
+    min_spent: float = Field(default=0, ge=0, description="Yuan spent in the period.")
+    tags: list[str] = Field(default_factory=list, description="Carries any one of these tags.")
+
+
+class TierLevel(_Section):
+    """One rung of the ladder; reached when any one of `when` holds (the first rung: always)."""
+
+    id: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=32)
+    when: list[TierRequirement] = Field(default_factory=list)
+
+
+class TierSettings(_Section):
+    """Relationship tiers: which ladder, the current period, the thresholds."""
+
+    ladder: Literal["default", "aipl"] = Field(default="default", description="Preset ladder.")
+    period_days: int = Field(default=90, ge=1, le=3650, description="The current period.")
+    prospect_min_messages: int = Field(default=1, ge=0, description="Messages that make a member.")
+    member_tags: list[str] = Field(default_factory=lambda: ["会员"], description="Tags that make a member.")
+    repeat_min_orders: int = Field(default=2, ge=2, description="Paid orders in the period for 复购.")
+    koc_min_referrals: int = Field(default=1, ge=1, description="Converted referrals for KOC.")
+    levels: list[TierLevel] = Field(default_factory=list, description="A ladder of your own.")
+    respect_wechat_tags: bool = Field(default=True, description="A WeChat tier tag is a floor.")
+    mirror_to_wechat: bool = Field(default=True, description="Copy tier and tags to WeChat tags.")
+
+
+class WebhookSettings(_Section):
+    """The order webhook (`POST /orders`): off unless enabled; the secret is read from the
+    environment variable named by `secret_env`."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    secret_env: str = Field(default="SOPBOT_WEBHOOK_SECRET", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    signature_header: str = Field(default="X-Sopbot-Signature", min_length=1)
+
+
+class SopSettings(_Section):
+    """How the SOP runtime watches `sop/` and `templates/` and follows contact events."""
+
+    reload_interval: float = Field(default=2.0, gt=0, le=3600, description="Seconds between checks for edits.")
+    lifecycle_interval: float = Field(default=60.0, gt=0, le=3600, description="Seconds between lifecycle sweeps.")
+
+
 def _default_accounts() -> list[AccountSettings]:
     return [AccountSettings(id="main", name="演示账号", transport="sandbox")]
 
@@ -179,6 +235,9 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     friendship: FriendshipSettings = Field(default_factory=FriendshipSettings)
+    sop: SopSettings = Field(default_factory=SopSettings)
+    tiers: TierSettings = Field(default_factory=TierSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
     # Where the file was read from; relative paths are resolved against its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
