@@ -4,7 +4,7 @@ daily caps over rolling windows."""
 from __future__ import annotations
 
 import random
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,14 +33,18 @@ class Pacer:
     ) -> None:
         self.pace = pace
         self.rng = rng or random.Random()
-        self._sent: deque[datetime] = deque(sorted(history))
+        self._sent: list[datetime] = sorted(history)
         self._next_at: datetime | None = None
         if self._sent:
             self._next_at = self._sent[-1] + timedelta(seconds=pace.min_interval)
 
     def _forget_before(self, now: datetime) -> None:
-        while self._sent and self._sent[0] <= now - DAY:
-            self._sent.popleft()
+        old = bisect_right(self._sent, now - DAY)
+        if old:
+            del self._sent[:old]
+
+    def _sent_since(self, moment: datetime) -> int:
+        return len(self._sent) - bisect_right(self._sent, moment)
 
     def next_allowed(self, now: datetime) -> datetime:
         """The earliest moment (≥ now) the next send may happen."""
@@ -50,9 +54,8 @@ class Pacer:
             candidates.append(self._next_at)
         if len(self._sent) >= self.pace.daily_cap:
             candidates.append(self._sent[-self.pace.daily_cap] + DAY)
-        recent = [t for t in self._sent if t > now - HOUR]
-        if len(recent) >= self.pace.hourly_cap:
-            candidates.append(recent[-self.pace.hourly_cap] + HOUR)
+        if self._sent_since(now - HOUR) >= self.pace.hourly_cap:
+            candidates.append(self._sent[-self.pace.hourly_cap] + HOUR)
         return max(candidates)
 
     def allowance(self, now: datetime) -> int:
@@ -61,10 +64,13 @@ class Pacer:
             return 0
         if not self.pace.unpaced:
             return 1
-        hourly_left = self.pace.hourly_cap - sum(1 for t in self._sent if t > now - HOUR)
+        hourly_left = self.pace.hourly_cap - self._sent_since(now - HOUR)
         return max(0, min(hourly_left, self.pace.daily_cap - len(self._sent)))
 
     def record(self, sent_at: datetime) -> None:
-        self._sent.append(sent_at)
+        if self._sent and sent_at < self._sent[-1]:
+            self._sent.insert(bisect_right(self._sent, sent_at), sent_at)
+        else:
+            self._sent.append(sent_at)
         gap = self.pace.min_interval + self.rng.uniform(0, self.pace.jitter)
         self._next_at = sent_at + timedelta(seconds=gap)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime
@@ -200,9 +200,10 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_state_due", "state", "not_before"),
         Index("ix_outbox_account_sent", "account_id", "state", "sent_at"),
         Index("ix_outbox_contact_sent", "contact_id", "state", "sent_at"),
+        # the claim order: an account's planned rows by priority, then due time
+        Index("ix_outbox_claim", "account_id", "state", text("priority DESC"), "not_before", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

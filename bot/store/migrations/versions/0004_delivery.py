@@ -26,6 +26,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("parts_sent", sa.Integer(), nullable=False, server_default="0"))
         batch.create_index("ix_outbox_account_sent", ["account_id", "state", "sent_at"])
         batch.create_index("ix_outbox_contact_sent", ["contact_id", "state", "sent_at"])
+        # replaced by ix_outbox_claim; SQLite preferred it for per-contact counts and then
+        # scanned every planned row
+        batch.drop_index("ix_outbox_state_due")
+        batch.create_index(
+            "ix_outbox_claim", ["account_id", "state", sa.text("priority DESC"), "not_before", "id"]
+        )
     op.create_table(
         "delivery_pauses",
         sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -49,6 +55,8 @@ def downgrade() -> None:
     op.drop_table("delivery_workers")
     op.drop_table("delivery_pauses")
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_index("ix_outbox_claim")
+        batch.create_index("ix_outbox_state_due", ["state", "not_before"])
         batch.drop_index("ix_outbox_contact_sent")
         batch.drop_index("ix_outbox_account_sent")
         batch.drop_column("parts_sent")
