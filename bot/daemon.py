@@ -57,7 +57,7 @@ class Daemon:
 
     async def _start_account(self, account: AccountSettings) -> None:
         transport = self._given_transports.get(account.id) or build_transport(
-            account, self.settings, self.clock
+            account, self.settings, self.clock, self.database
         )
         with self.database.session() as session:
             d.ensure_account(

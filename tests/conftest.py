@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,33 @@ def testbot(tmp_path: Path, clock: FrozenClock) -> Iterator[TestBot]:
             yield bot
         finally:
             bot.close()
+
+
+# -- the wechaty test gateway (Node) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gateway_available() -> None:
+    """Skips when Node is missing, except in CI, where that is a failure; installs the
+    gateway's npm packages when they are missing."""
+    from tests.gateway.harness import ensure_installed, node_reason
+
+    reason = node_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"CI must run the gateway tests: {reason}")
+        pytest.skip(reason)
+    ensure_installed()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_available: None) -> Iterator[Any]:
+    """One wechaty puppet-service gateway (mock puppet) for the session, on free ports with
+    a per-run token. Tests that kill or restart a gateway start their own."""
+    from tests.gateway.harness import Gateway
+
+    running = Gateway().start()
+    try:
+        yield running
+    finally:
+        running.terminate()

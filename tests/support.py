@@ -157,7 +157,7 @@ class TestBot:
                 self.clock.advance(step)
                 waited += step
                 continue
-            active = result.sent or result.skipped or result.deferred or result.retried or result.failed
+            active = result.active
             if result.paused and not active:
                 break
             if not active:

@@ -42,6 +42,7 @@ def test_racing_workers_claim_disjoint_rows(database: Database) -> None:
                 with database.session() as s:
                     batch = ledger.claim(s, "main", T0, 25, worker, RULES, scan=25).claimed
                 claimed[worker].extend(row.id for row in batch)
+                time.sleep(0.002)  # the sends themselves: lets the other workers in
                 if not batch:
                     with database.session(read_only=True) as s:
                         if ledger.state_counts(s).get("planned", 0) == 0:

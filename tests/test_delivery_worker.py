@@ -284,3 +284,34 @@ def test_operator_pause_and_resume(testbot: TestBot, scope: str) -> None:
     with testbot.database.session() as s:
         control.resume(s, scope)
     assert len(testbot.deliver()) == 1
+
+
+def test_a_cut_off_send_is_not_blindly_retried(testbot: TestBot) -> None:
+    from bot.wechat.transport import DeliveryUncertainError
+
+    lin, zhou = ids(testbot, "wxid_lin_xiaoyu", "wxid_zhou_hao")
+    plan(testbot.database, [lin])
+    plan(testbot.database, [zhou], guarantee="at_least_once")
+    testbot.transport.fail_next(DeliveryUncertainError("StreamTerminatedError: Connection lost"), times=2)
+    sent = testbot.deliver()
+    assert [r.target.wxid for r in sent] == ["wxid_zhou_hao"]  # at-least-once: tried again
+    states = {r.contact_id: (r.state, r.reason) for r in outbox_rows(testbot.database)}
+    assert states[lin][0] == "unknown"
+    assert "cannot confirm it: not resent (at-most-once)" in states[lin][1]
+
+
+def test_a_cut_off_send_the_transport_can_check_is_resent_only_if_lost(tmp_path: Path) -> None:
+    from bot.wechat.transport import DeliveryUncertainError
+
+    clock = FrozenClock(T0)
+    settings = make_settings(tmp_path / "p")
+    transport = SandboxTransport("main", clock=clock, journal=tmp_path / "journal.jsonl")
+    with sqlite_database(tmp_path) as db:
+        bot = TestBot(settings, db, clock, transport).start()
+        try:
+            plan(db, ids(bot, "wxid_lin_xiaoyu"))
+            transport.fail_next(DeliveryUncertainError("timeout"))
+            assert [r.target.wxid for r in bot.deliver()] == ["wxid_lin_xiaoyu"]
+            assert [r.state for r in outbox_rows(db)] == ["sent"]
+        finally:
+            bot.close()

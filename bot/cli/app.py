@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bot import __version__
-from bot.cli import contacts_cmd, db_cmd, outbox_cmd
+from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, sop_cmds
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
 from bot.config.settings import load_settings
@@ -25,6 +25,11 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.command("contacts")(contacts_cmd.contacts)
+app.command("contact")(contact_cmd.contact)
+app.command("import-orders")(orders_cmd.import_orders)
+app.command("check")(sop_cmds.check)
+app.command("preview")(sop_cmds.preview_cmd)
+app.command("plan")(sop_cmds.plan_cmd)
 app.command("outbox")(outbox_cmd.outbox)
 app.command("pause")(outbox_cmd.pause)
 app.command("resume")(outbox_cmd.resume)

@@ -82,9 +82,12 @@ def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime,
         if batch:
             table = OutboxMessage.__table__
             statement = insert_for(session, table).on_conflict_do_nothing(index_elements=["key"])
-            # RETURNING counts the new rows on both backends (rowcount is unreliable for
-            # executemany); a key already planned returns nothing.
-            inserted += len(session.execute(statement.returning(table.c.id), batch).all())
+            if session.get_bind().dialect.name == "sqlite":
+                # sqlite3's executemany sums the rows it inserted; a planned key adds none
+                inserted += session.execute(statement, batch).rowcount
+            else:
+                # psycopg reports no rowcount for executemany; RETURNING names the new rows
+                inserted += len(session.execute(statement.returning(table.c.id), batch).all())
             batch.clear()
 
     for message in messages:

@@ -22,7 +22,13 @@ from bot.delivery.payload import from_json
 from bot.delivery.policy import Rules
 from bot.runtime import AccountRuntime, BotContext
 from bot.store.models import Contact, Room
-from bot.wechat.transport import RecipientGoneError, RiskControlError, Transport, TransportError
+from bot.wechat.transport import (
+    DeliveryUncertainError,
+    RecipientGoneError,
+    RiskControlError,
+    Transport,
+    TransportError,
+)
 from bot.wechat.types import Target
 
 log = logging.getLogger("bot.delivery")
@@ -64,9 +70,15 @@ class StepResult:
     deferred: int = 0
     retried: int = 0
     failed: int = 0
+    unknown: int = 0
     wait: float = 0.0  # seconds until the lane may try again (pacing, pause, offline)
     paced: bool = False  # the wait is the account's pace
     paused: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the step settled or moved any row."""
+        return bool(self.sent or self.skipped or self.deferred or self.retried or self.failed or self.unknown)
 
 
 @dataclass
@@ -146,7 +158,7 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery step for account %s failed; retrying shortly", account_id)
                 result = StepResult(wait=IDLE_POLL * 5)
-            busy = result.sent or result.skipped or result.deferred or result.retried or result.failed
+            busy = result.active
             if busy and result.wait == 0:
                 continue
             await self._sleep(result.wait or IDLE_POLL)
@@ -221,6 +233,7 @@ class DeliveryWorker:
                 else:
                     result.failed += outcome == "failed"
                     result.skipped += outcome == "skipped"
+                    result.unknown += outcome == "unknown"
         finally:
             if sent:
                 with self.context.database.session() as session:
@@ -234,6 +247,7 @@ class DeliveryWorker:
         parts = from_json(row.payload)
         msg_id: str | None = None
         clock, database = self.context.clock, self.context.database
+        index = row.parts_sent
         try:
             for index in range(row.parts_sent, len(parts)):
                 receipt = await lane.transport.send(target, parts[index], ref=f"{row.key}#{index}")
@@ -259,12 +273,35 @@ class DeliveryWorker:
                 ledger.set_state(session, [row.id], OutboxState.SKIPPED, str(error), clock.now())
             log.info("outbox %d skipped: %s", row.id, error)
             return "skipped"
+        except DeliveryUncertainError as error:
+            return await self._uncertain(lane, row, index, str(error))
         except (TransportError, OSError, TimeoutError) as error:
             return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
         except Exception as error:
             log.exception("unexpected error sending outbox row %d", row.id)
             return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
         return (row.id, clock.now(), msg_id, len(parts))
+
+    async def _uncertain(self, lane: Lane, row: Claimed, index: int, reason: str) -> str:
+        """The call for part `index` was cut off: it may have been delivered."""
+        now = self.context.clock.now()
+        if row.guarantee == "at_least_once":
+            return self._retry_or_fail(row, f"delivery uncertain ({reason})")
+        confirmed = await lane.transport.was_sent(f"{row.key}#{index}")
+        if confirmed is False:
+            return self._retry_or_fail(row, f"not delivered ({reason})")
+        with self.context.database.session() as session:
+            if confirmed:  # that part arrived; the rest is sent on the next try
+                ledger.mark_progress(session, row.id, index + 1, now)
+                ledger.set_state(session, [row.id], OutboxState.PLANNED, "resuming after a cut-off call", now)
+                return "retry"
+            ledger.set_state(
+                session, [row.id], OutboxState.UNKNOWN,
+                f"the connection dropped mid-send and WeChat cannot confirm it: not resent (at-most-once): {reason}",
+                now,
+            )  # fmt: skip
+        log.warning("outbox %d: delivery uncertain, recorded as unknown: %s", row.id, reason)
+        return "unknown"
 
     def _retry_or_fail(self, row: Claimed, reason: str) -> str:
         now = self.context.clock.now()

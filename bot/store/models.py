@@ -192,6 +192,8 @@ class Order(SQLModel, table=True):
     source: str = Field(default="csv", max_length=16)
     imported_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
+    # signals (0002_signals): the account the order belongs to, when the shop knows it
+    account_id: str | None = Field(default=None, max_length=32)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -228,7 +230,7 @@ class OutboxMessage(SQLModel, table=True):
     reason: str | None = None
     created_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
-    # delivery policy, chosen by the send path (0004_delivery)
+    # delivery policy, chosen by the send path (0003_delivery)
     quiet_policy: str = Field(default="wait", max_length=8)  # wait | skip
     guarantee: str = Field(default="at_most_once", max_length=16)  # at_most_once | at_least_once
     expires_at: datetime | None = _ts()
@@ -272,3 +274,86 @@ class SopRun(SQLModel, table=True):
     planned: int = Field(default=0)
     detail: str | None = None
     decided_at: datetime | None = _ts()
+
+
+# -- signals (0002_signals) -----------------------------------------------------------
+
+
+class RuleHit(SQLModel, table=True):
+    """A tag rule matched a message; counted for `min_hits` within a window."""
+
+    __tablename__ = "rule_hits"
+    __table_args__ = (Index("ix_rule_hits_contact_rule_time", "contact_id", "rule_id", "hit_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    rule_id: str = Field(max_length=64)
+    hit_at: datetime | None = _ts()
+    message_ref: str | None = Field(default=None, max_length=128)
+    excerpt: str | None = None
+    fired: bool = Field(default=False, description="The rule's actions ran on this hit.")
+
+
+class Referral(SQLModel, table=True):
+    """Someone brought someone in: a group invite, a referral code, an order's referrer.
+    Converted when the referred person buys."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (UniqueConstraint("referrer_id", "referred_key", name="uq_referrals_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    referrer_id: int = Field(foreign_key="contacts.id", index=True)
+    referred_key: str = Field(max_length=160, index=True)  # wxid:… | phone:… | unionid:…
+    referred_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    via: str = Field(max_length=16)  # room_invite | code | order
+    ref: str | None = Field(default=None, max_length=128)
+    created_at: datetime | None = _ts()
+    converted_at: datetime | None = _ts()
+    converted_order_id: str | None = Field(default=None, max_length=64)
+
+
+class ReferralCode(SQLModel, table=True):
+    """A contact's own referral code, to put in posters and invite texts."""
+
+    __tablename__ = "referral_codes"
+
+    code: str = Field(primary_key=True, max_length=16)
+    contact_id: int = Field(foreign_key="contacts.id", unique=True)
+    created_at: datetime | None = _ts()
+
+
+class EventRelay(SQLModel, table=True):
+    """Contact events recorded outside the daemon (e.g. `sopbot import-orders`), waiting
+    for the daemon to publish them on the account's dispatcher."""
+
+    __tablename__ = "event_relay"
+
+    event_id: int = Field(foreign_key="contact_events.id", primary_key=True)
+    account_id: str = Field(max_length=32)
+
+
+# -- wechaty (0004_wechaty) -----------------------------------------------------------
+
+
+class WechatIdentity(SQLModel, table=True):
+    """Which puppet id stands for which of our contacts. Some puppets give a person a new id
+    after a re-login; the wechaty transport matches the new id to the old person on stable
+    fields (微信号, remark name, name + avatar) and keeps every id it has seen here."""
+
+    __tablename__ = "wechat_identities"
+    __table_args__ = (
+        UniqueConstraint("account_id", "puppet_id", name="uq_wechat_identities_puppet"),
+        Index("ix_wechat_identities_canonical", "account_id", "canonical_wxid"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(max_length=32)
+    puppet_id: str = Field(max_length=128, description="The id the gateway uses for the person now or before.")
+    canonical_wxid: str = Field(max_length=128, description="sopbot's id for the person (contacts.wxid).")
+    weixin: str | None = Field(default=None, max_length=64)
+    alias: str | None = None
+    name: str | None = None
+    avatar: str | None = None
+    matched_by: str = Field(default="new", max_length=16)  # new | weixin | alias | name_avatar
+    first_seen_at: datetime | None = _ts()
+    last_seen_at: datetime | None = _ts()

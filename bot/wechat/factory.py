@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from bot.clock import Clock
 from bot.config.settings import AccountSettings, Settings
+from bot.store import Database
 from bot.wechat.transport import ConnectError, Transport
 
 
-def build_transport(account: AccountSettings, settings: Settings, clock: Clock) -> Transport:
+def build_transport(
+    account: AccountSettings, settings: Settings, clock: Clock, database: Database | None = None
+) -> Transport:
     if account.transport == "sandbox":
         from bot.wechat.sandbox import SandboxTransport
 
@@ -25,5 +28,5 @@ def build_transport(account: AccountSettings, settings: Settings, clock: Clock) 
             raise ConnectError(
                 f"account {account.id}: the wechaty transport is unavailable ({error})"
             ) from None
-        return WechatyTransport(account, settings, clock)
+        return WechatyTransport(account, settings, clock, database=database)
     raise ConnectError(f"account {account.id}: unknown transport {account.transport!r}")

@@ -19,6 +19,12 @@ class TransientSendError(TransportError):
     """The send may work if tried again later (timeout, connection dropped)."""
 
 
+class DeliveryUncertainError(TransportError):
+    """The send may or may not have reached WeChat (the connection dropped mid-call).
+    At-most-once rows become `unknown` unless the transport can confirm; at-least-once
+    rows are retried."""
+
+
 class RiskControlError(TransportError):
     """WeChat pushed back: rate-limited, blocked or logged out. Stop sending on this
     account and tell the operator."""

@@ -40,6 +40,7 @@ from bot.wechat.types import (
     RoomInfo,
     RoomJoined,
     RoomLeft,
+    RoomTopicChanged,
     Target,
 )
 
@@ -247,6 +248,13 @@ class SandboxTransport:
         room = replace(room, member_wxids=tuple(m for m in room.member_wxids if m != wxid))
         self._rooms[room_wxid] = room
         await self._emit(RoomLeft(self.account_id, room, (self._contact(wxid),), None, self.clock.now()))
+
+    async def rename(self, room_wxid: str, topic: str, changer: str | None = None) -> None:
+        """`changer` renames the room."""
+        room = self._rooms[room_wxid]
+        self._rooms[room_wxid] = replace(room, topic=topic)
+        who = self._contact(changer) if changer else None
+        await self._emit(RoomTopicChanged(self.account_id, self._rooms[room_wxid], room.topic, topic, who))
 
     def add_contact(self, contact: ContactInfo) -> None:
         self._contacts[contact.wxid] = contact

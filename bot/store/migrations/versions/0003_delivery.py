@@ -1,7 +1,7 @@
 """delivery: outbox policy columns, pauses, worker registry
 
-Revision ID: 0004_delivery
-Revises: 0001
+Revision ID: 0003_delivery
+Revises: 0002_signals
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.store.types
 
-revision: str = "0004_delivery"
-down_revision: str | None = "0001"
+revision: str = "0003_delivery"
+down_revision: str | None = "0002_signals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

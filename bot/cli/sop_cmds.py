@@ -1,0 +1,193 @@
+"""`sopbot check`, `sopbot preview`, `sopbot plan`: the operator's view of the SOP files
+before anything is sent."""
+
+from __future__ import annotations
+
+import time as timer
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from bot.cli.context import CliState, fail
+from bot.clock import SystemClock
+from bot.config.settings import Settings
+from bot.sop.audience import ContactRecord, Directory, RoomRecord, load_directory
+from bot.sop.check import check_all, load_checked
+from bot.sop.loader import SopSet
+from bot.sop.plan import PlanEntry, plan
+from bot.sop.preview import preview
+from bot.sop.template_check import template_files
+from bot.sop.units import WEEKDAY_CN
+from bot.store import Database
+from bot.store.migrate import current_revision
+
+
+def _date(value: str | None, settings: Settings, now: datetime) -> date:
+    if value is None:
+        return now.astimezone(settings.tz).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"--date/--from: {value!r} is not a date like 2027-02-06")
+
+
+def _database(settings: Settings) -> Database | None:
+    """The bot's database when it exists and has a schema; plans and previews work
+    without one (counts are then zero)."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        from pathlib import Path
+
+        if not Path(url.removeprefix("sqlite:///")).exists():
+            return None
+    database = Database(url)
+    try:
+        if current_revision(database) is None:
+            database.dispose()
+            return None
+    except Exception:  # an unreachable server: plan from the files alone
+        database.dispose()
+        return None
+    return database
+
+
+def check(ctx: typer.Context) -> None:
+    """Check every SOP file, template, the catalog and the tag rules; list every problem
+    as file:line: field: reason. Exit code 1 when there is any."""
+    state: CliState = ctx.obj
+    settings = state.settings()
+    started = timer.perf_counter()
+    sopset, issues = check_all(settings, SystemClock().now())
+    elapsed = timer.perf_counter() - started
+    for issue in issues:
+        typer.echo(str(issue))
+    if issues:
+        typer.echo(f"{len(issues)} problem(s) found; nothing was changed.", err=True)
+        raise typer.Exit(1)
+    assert sopset is not None
+    steps = sum(len(sop.steps) for sop in sopset.sops.values())
+    templates = len(template_files(settings.templates_path))
+    typer.echo(
+        f"OK: {len(sopset.sops)} SOPs ({steps} steps), {templates} templates, "
+        f"{len(sopset.catalog.items)} catalog items, {len(sopset.groups.rules)} group types "
+        f"checked in {elapsed:.2f}s"
+    )
+
+
+def _load(settings: Settings, now: datetime) -> SopSet:
+    return load_checked(settings, now)  # a ConfigError is printed by main() with exit 2
+
+
+def preview_cmd(
+    ctx: typer.Context,
+    sop: Annotated[str, typer.Argument(help="SOP id, name or file name.")],
+    on: Annotated[str | None, typer.Option("--date", help="The day to preview (default: today).")] = None,
+    tier: Annotated[str | None, typer.Option(help="Render for a sample contact at this tier.")] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Render for this contact (name or remark) or group.")
+    ] = None,
+) -> None:
+    """Show the exact messages an SOP sends on a day."""
+    if tier and contact:
+        fail("give either --tier or --contact, not both")
+    state: CliState = ctx.obj
+    settings = state.settings()
+    now = SystemClock().now()
+    sopset = _load(settings, now)
+    try:
+        chosen = sopset.find(sop)
+    except KeyError as error:
+        fail(str(error.args[0]))
+    day = _date(on, settings, now)
+    tier_id = None
+    if tier:
+        try:
+            tier_id = sopset.tiers.resolve(tier)
+        except ValueError as error:
+            fail(f"--tier: {error}")
+    recipients: list[ContactRecord | RoomRecord] | None = None
+    if contact:
+        recipients = _find_recipients(settings, sopset, contact)
+        if not recipients:
+            fail(f"--contact: nobody called {contact!r} in the database (friends and groups are searched)")
+    items = preview(sopset, chosen, day, now, recipients=recipients, tier=tier_id)
+    typer.echo(f"# {chosen.spec.name} ({chosen.id}) on {day.isoformat()} {WEEKDAY_CN[day.weekday()]}")
+    if items and not any(item.scheduled for item in items):
+        typer.echo("# no step fires on this day; showing every step as it would read")
+    for item in items:
+        when = "after the event" if item.step.is_lifecycle else f"{item.at:%H:%M}"
+        typer.echo(f"\n== {item.step.id} {item.step.spec.name or ''} · {when} · to {item.recipient}")
+        typer.echo(item.text if item.text is not None else f"!! not rendered: {item.error}")
+
+
+def _find_recipients(settings: Settings, sopset: SopSet, name: str) -> list[ContactRecord | RoomRecord]:
+    database = _database(settings)
+    if database is None:
+        return []
+    try:
+        with database.session(read_only=True) as session:
+            directory = load_directory(session, sopset.groups)
+    finally:
+        database.dispose()
+    people: list[ContactRecord | RoomRecord] = [c for c in directory.contacts if name in (c.name, c.alias)]
+    people += [r for r in directory.rooms if name == r.topic or name in r.topic]
+    return people
+
+
+def plan_cmd(
+    ctx: typer.Context,
+    start: Annotated[str | None, typer.Option("--from", help="First day (default: today).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=1000, help="How many days.")] = 7,
+) -> None:
+    """The calendar of what would go out: per day, SOP step, tier and group, with counts."""
+    state: CliState = ctx.obj
+    settings = state.settings()
+    now = SystemClock().now()
+    sopset = _load(settings, now)
+    first = _date(start, settings, now)
+    database = _database(settings)
+    if database is None:
+        typer.echo("# no database yet: recipient counts are 0 (run `sopbot run` once to sync contacts)")
+        entries = plan(sopset, Directory([], []), first, days)
+    else:
+        try:
+            with database.session(read_only=True) as session:
+                directory = load_directory(session, sopset.groups)
+                entries = plan(sopset, directory, first, days, session=session, now=now)
+        finally:
+            database.dispose()
+    for line in render_plan(sopset, entries):
+        typer.echo(line)
+
+
+def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
+    lines: list[str] = []
+    current: date | None = None
+    for entry in entries:
+        if entry.day != current:
+            current = entry.day
+            lines.append(_day_header(sopset, current))
+        counts = ", ".join(f"{label} {n}" for label, n in entry.counts.items())
+        who = f"{entry.total}" + (f": {counts}" if counts else "")
+        mark = " (lifecycle)" if entry.lifecycle else ""
+        lines.append(
+            f"  {entry.at:%H:%M}  {entry.sop.id}/{entry.step.id}  {entry.step.spec.name or entry.sop.spec.name}"
+            f"  [{entry.template}]{mark}  → {who}"
+        )
+    if not entries:
+        lines.append("nothing scheduled in this period")
+    return lines
+
+
+def _day_header(sopset: SopSet, day: date) -> str:
+    info = sopset.calendar.day_info(day)
+    status = "班" if info.is_working_day else "休"
+    if info.holiday_name:
+        status += f"({info.holiday_name})"
+    elif info.is_makeup_workday:
+        status += f"(调休补班 {info.makeup_for})"
+    festivals = "、".join(f.name for f in sopset.calendar.festivals_on(day))
+    return f"{day.isoformat()} {WEEKDAY_CN[day.weekday()]} {status}" + (
+        f" · {festivals}" if festivals else ""
+    )

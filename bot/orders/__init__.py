@@ -1,0 +1,1 @@
+"""Orders: the CSV import, the order model shared with the webhook, and storage."""

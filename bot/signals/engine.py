@@ -1,0 +1,334 @@
+"""The signal engine: each entry point is one unit of work (one transaction) that records
+a signal, updates tags, referrals and tiers, and returns the contact events to publish
+once the transaction has committed.
+
+The daemon's `SignalsComponent` calls it for transport events and webhook orders;
+`sopbot import-orders` calls it directly (its events are relayed by the daemon)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.clock import Clock
+from bot.config.settings import Settings
+from bot.events import ContactEventKind, ContactEventRecorded
+from bot.orders.model import PAID, OrderIn
+from bot.orders.store import Outcome, link_orphans, relink_all, save_order
+from bot.recorder import excerpt
+from bot.render import Renderer
+from bot.signals import purchases, referrals, taglib
+from bot.signals.conversation import Conversation, Said
+from bot.signals.eventlog import EventLog
+from bot.signals.matcher import Matcher, Where
+from bot.signals.rules import TagsFile, load_tags
+from bot.signals.tiers import TierPolicy, recompute
+from bot.store import Database
+from bot.store.models import Contact, Order, Room
+from bot.wechat.types import Message
+
+
+@dataclass
+class OrderReport:
+    """What an import or a webhook delivery did, per outcome."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    events: list[ContactEventRecorded] = field(default_factory=list)
+    unknown_buyers: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        return self.outcomes.get(outcome.value, 0)
+
+
+class SignalEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        clock: Clock,
+        *,
+        tags: TagsFile | None = None,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.clock = clock
+        self.tz: tzinfo = settings.tz
+        self.policy = TierPolicy.from_settings(settings.tiers)
+        self.tags = tags if tags is not None else load_tags(settings.sop_path, settings.base_dir)
+        self.matcher = Matcher(self.tags.rules)
+        self.renderer = renderer if renderer is not None else _renderer(settings.templates_path)
+        self.conversation = Conversation(self.matcher, self.renderer, self._reply_context)
+        self._talk = threading.Lock()  # the conversation keeps a unit's pending hits
+
+    # -- conversation ----------------------------------------------------------------
+
+    def said(self, session: Session, account_id: str, message: Message) -> Said | None:
+        contact_id = session.execute(
+            select(Contact.id).where(Contact.account_id == account_id, Contact.wxid == message.talker.wxid)
+        ).scalar_one_or_none()
+        if contact_id is None:
+            return None
+        where, room_id = Where(), None
+        if message.room is not None:
+            room = session.execute(
+                select(Room.id, Room.group_type, Room.topic).where(
+                    Room.account_id == account_id, Room.room_wxid == message.room.room_wxid
+                )
+            ).first()
+            room_id = room[0] if room else None
+            where = Where(True, room[1] if room else None, room[2] if room else message.room.topic)
+        return Said(
+            account_id, int(contact_id), message.msg_id, message.text, message.sent_at, where, room_id,
+            message.talker.wxid,
+        )  # fmt: skip
+
+    def on_messages(self, account_id: str, messages: Sequence[Message]) -> list[ContactEventRecorded]:
+        """Rules for messages the recorder has stored; then the talkers' tiers."""
+        now = self.clock.now()
+        with self._talk, self.database.session() as session:
+            self.conversation.reset()
+            events = EventLog(session)
+            touched: list[int] = []
+            for message in messages:
+                said = self.said(session, account_id, message)
+                if said is None or not said.text:
+                    continue
+                self.conversation.apply(session, events, said, now)
+                touched.append(said.contact_id)
+            self.conversation.flush(session)
+            last = excerpt(messages[-1].text) if messages else ""
+            self.after_talk(session, events, touched, f"消息「{last}」")
+        return events.events
+
+    def apply_said(self, session: Session, events: EventLog, items: Iterable[Said]) -> list[int]:
+        """Lower-level: rules for already-resolved messages in the caller's transaction."""
+        now = self.clock.now()
+        touched = []
+        items = list(items)
+        self.conversation.reset()
+        self.conversation.prefetch(session, items)
+        for said in items:
+            self.conversation.apply(session, events, said, now)
+            touched.append(said.contact_id)
+        self.conversation.flush(session)
+        return touched
+
+    # -- orders ------------------------------------------------------------------------
+
+    def ingest_orders(self, orders: Sequence[OrderIn], *, source: str, relay: bool = False) -> OrderReport:
+        """Store orders (idempotent on the order id) and everything that follows."""
+        report = OrderReport()
+        now = self.clock.now()
+        with self.database.session() as session:
+            events = EventLog(session, relay=relay)
+            touched: list[int] = []
+            for order in orders:
+                outcome, stored = save_order(session, order, source=source, now=now)
+                report.outcomes[outcome.value] = report.outcomes.get(outcome.value, 0) + 1
+                if stored.contact_id is None and outcome == Outcome.NEW:
+                    report.unknown_buyers += 1
+                touched += self._after_order(session, events, order, stored, outcome)
+            self._settle(session, events, touched, "订单", relay=relay)
+        report.events = events.events
+        return report
+
+    def _after_order(
+        self, session: Session, events: EventLog, order: OrderIn, stored: Order, outcome: Outcome
+    ) -> list[int]:
+        touched: list[int] = []
+        if outcome == Outcome.NEW and order.referrer:
+            referrer = referrals.resolve_referrer(
+                session, order.referrer, self.tags.referrals.code_pattern, order.account
+            )
+            if referrer is not None:
+                key = (order.buyer_keys() or [f"order:{order.order_id}"])[0]
+                referrals.record(
+                    session, referrer, key, via="order", now=order.ordered_at, referred_id=stored.contact_id,
+                    ref=order.order_id,
+                )  # fmt: skip
+        if outcome == Outcome.NEW and stored.status == PAID:
+            touched += self._purchased(session, events, [stored], buyer_keys=order.buyer_keys())
+        elif outcome == Outcome.REFUNDED:
+            touched += referrals.unconvert(session, stored.order_id)
+        if stored.contact_id is not None and outcome != Outcome.UNCHANGED and outcome != Outcome.IGNORED:
+            touched.append(stored.contact_id)
+        return touched
+
+    def _purchased(
+        self, session: Session, events: EventLog, orders: Sequence[Order], buyer_keys: Sequence[str] = ()
+    ) -> list[int]:
+        """Purchase events and referral conversions for newly known paid orders."""
+        touched: list[int] = []
+        for order in orders:
+            if order.contact_id is not None:
+                paid = purchases.paid_orders(session, order.contact_id)
+                at = order.ordered_at or self.clock.now()
+                if paid and paid[0].order_id == order.order_id:
+                    events.record(order.contact_id, ContactEventKind.FIRST_PURCHASE, at, ref=order.order_id)
+                amount = f"{order.amount_cents / 100:.2f}"
+                events.record(
+                    order.contact_id, ContactEventKind.PURCHASE, at, detail=amount, ref=order.order_id
+                )
+            touched += referrals.convert(
+                session, events, buyer_id=order.contact_id, buyer_keys=buyer_keys, order_id=order.order_id,
+                ordered_at=order.ordered_at or self.clock.now(),
+            )  # fmt: skip
+        return touched
+
+    # -- contacts appearing, spreading -----------------------------------------------------
+
+    def on_contacts_seen(self, contact_ids: Sequence[int] | None = None) -> list[ContactEventRecorded]:
+        """Orders of unknown buyers that now match a contact are linked (None: check all)."""
+        with self.database.session() as session:
+            events = EventLog(session)
+            linked = relink_all(session) if contact_ids is None else link_orphans(session, contact_ids)
+            if not linked:
+                return []
+            touched = self._purchased(session, events, [o for o in linked if o.status == PAID])
+            touched += [o.contact_id for o in linked if o.contact_id is not None]
+            self._settle(session, events, touched, "关联订单")
+        return events.events
+
+    def on_friend_added(self, account_id: str, wxid: str, hello: str) -> list[ContactEventRecorded]:
+        """A referral code in the greeting; orders this new friend made before."""
+        with self.database.session() as session:
+            events = EventLog(session)
+            contact_id = _contact_id(session, account_id, wxid)
+            if contact_id is None:
+                return []
+            touched = [contact_id]
+            code = referrals.find_code(self.tags.referrals.code_pattern, hello) if hello else None
+            referrer = (
+                referrals.resolve_referrer(session, code, self.tags.referrals.code_pattern) if code else None
+            )
+            if referrer is not None:
+                referrals.record(
+                    session, referrer, f"wxid:{wxid}", via="code", now=self.clock.now(), referred_id=contact_id,
+                    ref=f"code:{code}",
+                )  # fmt: skip
+            linked = link_orphans(session, [contact_id])
+            touched += self._purchased(session, events, [o for o in linked if o.status == PAID])
+            self._settle(session, events, touched, "新好友")
+        return events.events
+
+    def on_room_join(
+        self, account_id: str, room_topic: str, invitee_wxids: Sequence[str], inviter_wxid: str | None
+    ) -> list[ContactEventRecorded]:
+        """The inviter brought the invitees in (unless the inviter is the account itself)."""
+        now = self.clock.now()
+        with self.database.session() as session:
+            events = EventLog(session)
+            inviter = _contact_id(session, account_id, inviter_wxid) if inviter_wxid else None
+            invitees = [
+                c for wxid in invitee_wxids if (c := _contact_id(session, account_id, wxid)) is not None
+            ]
+            if inviter is not None:
+                for wxid, contact_id in zip(invitee_wxids, invitees, strict=False):
+                    referrals.record(
+                        session, inviter, f"wxid:{wxid}", via="room_invite", now=now, referred_id=contact_id,
+                        ref=f"room:{room_topic}",
+                    )  # fmt: skip
+            linked = link_orphans(session, invitees)
+            touched = invitees + self._purchased(session, events, [o for o in linked if o.status == PAID])
+            self._settle(session, events, touched, "入群")
+        return events.events
+
+    # -- upkeep ----------------------------------------------------------------------------
+
+    def sweep(self) -> list[ContactEventRecorded]:
+        """Expired tags come off; the contacts concerned get their tiers recomputed."""
+        now = self.clock.now()
+        with self.database.session() as session:
+            events = EventLog(session)
+            taglib.expire_tags(session, events, now)
+            touched = [e.contact_id for e in events.events]
+            self._settle(session, events, touched, "标签到期", purchase_tags=False)
+        return events.events
+
+    def recompute_all(self, *, relay: bool = False, trigger: str = "重新计算") -> list[ContactEventRecorded]:
+        now = self.clock.now()
+        with self.database.session() as session:
+            events = EventLog(session, relay=relay)
+            recompute(session, self.policy, now, events, trigger=trigger)
+            events.flush()
+        return events.events
+
+    def after_talk(self, session: Session, events: EventLog, touched: Sequence[int], trigger: str) -> None:
+        """Tiers after messages: only for talkers whose tags changed or who sit at or
+        below the deepest tier messages can reach."""
+        tagged = {e.contact_id for e in events.events}
+        ceiling = self.policy.message_ceiling
+        rest = [c for c in dict.fromkeys(touched) if c not in tagged]
+        low = {
+            cid
+            for start in range(0, len(rest), 1000)
+            for cid, tier in session.connection().execute(
+                select(Contact.id, Contact.tier).where(Contact.id.in_(rest[start : start + 1000]))
+            )
+            if tier not in self.policy.ladder.ids or self.policy.ladder.rank(tier) <= ceiling
+        }
+        self._settle(
+            session, events, [c for c in touched if c in tagged or c in low], trigger, purchase_tags=False
+        )
+
+    def _settle(
+        self,
+        session: Session,
+        events: EventLog,
+        touched: Sequence[int],
+        trigger: str,
+        *,
+        relay: bool = False,
+        purchase_tags: bool = True,
+    ) -> None:
+        contacts = list(dict.fromkeys(c for c in touched if c is not None))
+        now = self.clock.now()
+        if purchase_tags:
+            for contact_id in contacts:
+                purchases.refresh(session, events, self.tags.purchases, contact_id, now, self.tz)
+        refs = [e.ref for e in events.events if e.ref]
+        recompute(
+            session, self.policy, now, events, contact_ids=contacts, trigger=_trigger(trigger, events),
+            evidence_ref=refs[-1] if refs else None,
+        )  # fmt: skip
+        events.relay = relay or events.relay
+        events.flush()
+
+    def _reply_context(self, session: Session, contact: Contact) -> dict[str, object]:
+        assert contact.id is not None
+        return {
+            "contact": {
+                "name": contact.alias or contact.name,
+                "tier": contact.tier,
+                "tier_name": self.policy.name(contact.tier),
+                "tags": taglib.live_tags(session, contact.id, self.clock.now()),
+            },
+            "referral_code": referrals.code_for(session, contact.id, self.clock.now()),
+        }
+
+
+def _trigger(kind: str, events: EventLog) -> str:
+    for event in reversed(events.events):
+        if event.kind in (ContactEventKind.PURCHASE, ContactEventKind.REFERRAL_CONVERTED) and event.ref:
+            return f"{kind} {event.ref}"
+    return kind
+
+
+def _contact_id(session: Session, account_id: str, wxid: str | None) -> int | None:
+    if not wxid:
+        return None
+    found = session.execute(
+        select(Contact.id).where(Contact.account_id == account_id, Contact.wxid == wxid)
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def _renderer(folder: Path) -> Renderer | None:
+    return Renderer(folder) if folder.is_dir() else None

@@ -1,0 +1,1 @@
+"""The order webhook: `POST /orders` with an HMAC-SHA256 signature."""

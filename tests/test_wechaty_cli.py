@@ -1,0 +1,166 @@
+"""`sopbot run` as an operator starts it, with SOPBOT_ environment settings pointing at the
+test gateway: it logs in, syncs, and answers a keyword rule end to end; a wrong token is
+one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.harness import Gateway, rss_mib, wait_until
+
+pytestmark = pytest.mark.gateway
+REPO = Path(__file__).resolve().parents[1]
+
+
+def project(folder: Path) -> Path:
+    """A project folder with the shipped SOP files and templates, no settings.toml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "sop", folder / "sop")
+    shutil.copytree(REPO / "templates", folder / "templates")
+    return folder
+
+
+def sopbot_env(gateway: Gateway, folder: Path, token: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOPBOT_", "WECHATY_"))}
+    env |= {
+        "SOPBOT_ACCOUNTS": json.dumps([{"id": "main", "transport": "wechaty", "endpoint": gateway.endpoint}]),
+        "SOPBOT_TOKEN_MAIN": token,
+        "SOPBOT_DATABASE_URL": f"sqlite:///{folder / 'sopbot.db'}",
+        "SOPBOT_DELIVERY__MIN_INTERVAL": "0",
+        "SOPBOT_DELIVERY__JITTER": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    return env
+
+
+class Running:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: deque[str] = deque(maxlen=2000)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(5)
+
+
+def test_sopbot_run_logs_in_syncs_and_answers_a_keyword(
+    gateway: Gateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = project(tmp_path / "project")
+    since = gateway.health()["seq"]
+    began = time.monotonic()
+    run = Running([sys.executable, "-m", "bot", "run"], folder, sopbot_env(gateway, folder, gateway.token))
+    try:
+        wait_until(
+            lambda: run.saw("online as 运营小助手"), 30, what="login in the log:\n" + "\n".join(run.lines)
+        )
+        login_after = time.monotonic() - began
+        assert run.saw("contacts") and run.saw("rooms synced")
+        rss = rss_mib(run.process.pid)
+        gateway.post("/say", **{"from": "wxid_wangfang", "text": "这款多少钱？"})
+        replies = wait_until(
+            lambda: gateway.sent(since=since, to="wxid_wangfang"), 30, what="a reply at the gateway"
+        )
+        texts = [r for r in replies if r["kind"] == "text"]
+        assert texts and texts[0]["text"].startswith("王芳")
+        with capsys.disabled():
+            print(
+                f"\n[wechaty] sopbot run: logged in and synced {login_after:.1f}s after start; RSS {rss:.0f} MiB"
+            )
+    finally:
+        code = run.stop()
+    assert code == 0, "\n".join(run.lines)
+    assert not run.saw("Traceback")
+
+
+def test_sopbot_run_with_a_wrong_token_says_so_in_one_line(gateway: Gateway, tmp_path: Path) -> None:
+    folder = project(tmp_path / "project")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=folder,
+        env=sopbot_env(gateway, folder, "wrong-token"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"sopbot: account main: the gateway at {gateway.endpoint} refused the token in SOPBOT_TOKEN_MAIN "
+        "(wrong token?)"
+    )
+    assert "wrong-token" not in result.stderr + result.stdout  # the token itself is never printed
+
+
+def test_sopbot_run_against_nothing_says_unreachable(tmp_path: Path, gateway_available: None) -> None:
+    from tests.gateway.harness import free_port
+
+    folder = project(tmp_path / "project")
+    nobody = Gateway()
+    nobody.port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=folder,
+        env=sopbot_env(nobody, folder, "t"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"sopbot: account main: cannot reach the gateway at 127.0.0.1:{nobody.port}")
+    )
+
+
+def test_a_tls_mismatch_is_named(gateway_available: None, tmp_path: Path) -> None:
+    tls_gateway = Gateway(tls=True).start()
+    try:
+        folder = project(tmp_path / "project")
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=folder,
+            env=sopbot_env(tls_gateway, folder, tls_gateway.token),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        tls_gateway.terminate()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"sopbot: account main: the gateway at {tls_gateway.endpoint} speaks TLS but this account is set to "
+        "plaintext: set tls = true for it (or run the gateway with TLS disabled)"
+    )
