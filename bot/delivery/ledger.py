@@ -50,6 +50,7 @@ class Claimed:
     guarantee: str
     category: str
     target_wxid: str = ""
+    target_name: str = ""
 
 
 @dataclass
@@ -71,11 +72,17 @@ class _Recipients:
     rooms: dict[int, Recipient] = field(default_factory=dict)
     contact_wxids: dict[int, str] = field(default_factory=dict)
     room_wxids: dict[int, str] = field(default_factory=dict)
+    names: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def wxid(self, contact_id: int | None, room_id: int | None) -> str:
         if room_id is not None:
             return self.room_wxids.get(room_id, "")
         return self.contact_wxids.get(contact_id or 0, "")
+
+    def name(self, contact_id: int | None, room_id: int | None) -> str:
+        if room_id is not None:
+            return self.names.get(("room", room_id), "")
+        return self.names.get(("contact", contact_id or 0), "")
 
 
 def _recipients(session: Session, rows: Sequence[Any]) -> _Recipients:
@@ -83,17 +90,19 @@ def _recipients(session: Session, rows: Sequence[Any]) -> _Recipients:
     contact_ids = {r.contact_id for r in rows if r.contact_id is not None}
     room_ids = {r.room_id for r in rows if r.room_id is not None}
     if contact_ids:
-        query = select(Contact.id, Contact.wxid, Contact.blocked, Contact.opted_out, Contact.is_friend).where(
-            Contact.id.in_(contact_ids)
-        )
-        for cid, wxid, blocked, opted_out, is_friend in session.execute(query):
+        query = select(
+            Contact.id, Contact.wxid, Contact.name, Contact.blocked, Contact.opted_out, Contact.is_friend
+        ).where(Contact.id.in_(contact_ids))
+        for cid, wxid, name, blocked, opted_out, is_friend in session.execute(query):
             found.contacts[cid] = Recipient(True, blocked=blocked, opted_out=opted_out, is_friend=is_friend)
             found.contact_wxids[cid] = wxid
+            found.names[("contact", cid)] = name
     if room_ids:
-        query = select(Room.id, Room.room_wxid, Room.dissolved).where(Room.id.in_(room_ids))
-        for rid, wxid, dissolved in session.execute(query):
+        query = select(Room.id, Room.room_wxid, Room.topic, Room.dissolved).where(Room.id.in_(room_ids))
+        for rid, wxid, topic, dissolved in session.execute(query):
             found.rooms[rid] = Recipient(True, dissolved=dissolved)
             found.room_wxids[rid] = wxid
+            found.names[("room", rid)] = topic
     return found
 
 
@@ -101,6 +110,7 @@ def _claimed(row: Any, recipients: _Recipients, attempts: int) -> Claimed:
     return Claimed(
         row.id, row.key, row.account_id, row.contact_id, row.room_id, row.payload or [], row.parts_sent,
         attempts, row.guarantee, row.category, recipients.wxid(row.contact_id, row.room_id),
+        recipients.name(row.contact_id, row.room_id),
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from bot.delivery import control, ledger
 from bot.delivery.ledger import Claimed
 from bot.delivery.outbox import OutboxState
 from bot.delivery.pacing import DAY, Pace, Pacer
-from bot.delivery.payload import from_json
+from bot.delivery.payload import from_json, summary
 from bot.delivery.policy import Rules
 from bot.runtime import AccountRuntime, BotContext
 from bot.store.models import Contact, Room
@@ -280,6 +280,8 @@ class DeliveryWorker:
         except Exception as error:
             log.exception("unexpected error sending outbox row %d", row.id)
             return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
+        if log.isEnabledFor(logging.INFO):
+            log.info("sent to %s: %s", row.target_name or row.target_wxid, summary(row.payload))
         return (row.id, clock.now(), msg_id, len(parts))
 
     async def _uncertain(self, lane: Lane, row: Claimed, index: int, reason: str) -> str:
