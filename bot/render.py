@@ -118,7 +118,7 @@ class Renderer:
             ) from None
         except TemplateError as error:
             raise RenderError(
-                ConfigIssue(self._shown(path), _template_line(error, path), "", str(error))
+                ConfigIssue(self._shown(path), template_line(error, path), "", str(error))
             ) from None
         parts = parse_parts(text)
         if not parts:
@@ -129,7 +129,7 @@ class Renderer:
         return display_path(self.folder / relative)
 
 
-def _template_line(error: Exception, path: str) -> int | None:
+def template_line(error: Exception, path: str) -> int | None:
     """The template line a runtime error happened on, from the traceback Jinja rewrites."""
     line = None
     traceback = error.__traceback__

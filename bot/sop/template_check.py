@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 
 from bot.config.errors import ConfigIssue, display_path
-from bot.render import DEFAULT_FOLDER, TEMPLATE_SUFFIX, Renderer, parse_parts
+from bot.render import DEFAULT_FOLDER, TEMPLATE_SUFFIX, Renderer, parse_parts, template_line
 from bot.sop.calendar import Calendar
 from bot.sop.catalog import CatalogFile, CatalogView
 from bot.sop.context import (
@@ -139,16 +139,6 @@ def lint_names(ast: nodes.Template, shown: str, allowed_globals: Iterable[str]) 
     return issues
 
 
-def _render_line(error: BaseException, path: str) -> int | None:
-    line = None
-    traceback = error.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename.endswith(path):
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    return line
-
-
 class TemplateChecker:
     def __init__(
         self,
@@ -232,10 +222,10 @@ class TemplateChecker:
         try:
             text = self.renderer.env.get_template(relative).render(context)
         except TemplateError as error:
-            return ConfigIssue(shown, _render_line(error, relative), "", f"{error} (sample {who})")
+            return ConfigIssue(shown, template_line(error, relative), "", f"{error} (sample {who})")
         except (KeyError, ValueError, TypeError, ArithmeticError) as error:
             reason = error.args[0] if isinstance(error, KeyError) and error.args else error
-            return ConfigIssue(shown, _render_line(error, relative), "", f"{reason} (sample {who})")
+            return ConfigIssue(shown, template_line(error, relative), "", f"{reason} (sample {who})")
         if not parse_parts(text):
             return ConfigIssue(shown, None, "", f"renders to an empty message (sample {who})")
         return None
