@@ -175,3 +175,23 @@ def test_help_and_version() -> None:
     for command in ("run", "contacts", "db", "version", "config"):
         assert command in result.stdout
     assert sopbot(REPO, "version").stdout.startswith("sopbot ")
+
+
+def test_run_refuses_broken_sop_files_listing_every_problem(tmp_path: Path) -> None:
+    write_project(tmp_path, "")
+    (tmp_path / "sop").mkdir()
+    (tmp_path / "templates" / "default").mkdir(parents=True)
+    (tmp_path / "templates" / "default" / "hello.j2").write_text("{{ contact.nmae }}，早上好\n", encoding="utf-8")
+    (tmp_path / "sop" / "daily.yaml").write_text(
+        "id: daily\nname: 每日问候\naudience:\n  to: contacts\nsteps:\n"
+        "  - id: morning\n    daily: '25:00'\n    template: hello\n",
+        encoding="utf-8",
+    )
+    result = sopbot(tmp_path, "run")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "sop/daily.yaml:7: steps[0].daily: '25:00' is not a time" in lines[0]
+    assert any(line.startswith("templates/default/hello.j2:1: unknown attribute 'contact.nmae'") for line in lines)
+    assert lines[-1].startswith("sopbot: ") and "nothing was started" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing written

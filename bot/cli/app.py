@@ -51,13 +51,22 @@ def _root(
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run the bot: log in to every configured account and work until Ctrl-C / SIGTERM."""
+    from bot.clock import SystemClock
     from bot.daemon import Daemon
     from bot.logs import setup_logging
+    from bot.sop.check import check_all
     from bot.store.schema import SchemaOutOfDate
     from bot.wechat.transport import ConnectError
 
     state: CliState = ctx.obj
     settings = state.settings()
+    # Every operator file is checked before anything starts or is written, and every
+    # problem is listed, as `sopbot check` does.
+    _, issues = check_all(settings, SystemClock().now())
+    if issues:
+        for issue in issues:
+            typer.echo(str(issue), err=True)
+        fail(f"{len(issues)} problem(s) in the SOP, template or tag files; nothing was started")
     setup_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(Daemon(settings).run_forever())
