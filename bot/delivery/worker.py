@@ -4,6 +4,7 @@ account's pace, under the delivery rules, exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -173,7 +174,10 @@ class DeliveryWorker:
 
     async def _heartbeat(self) -> None:
         while not self._stop.is_set():
-            await asyncio.sleep(HEARTBEAT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), HEARTBEAT)  # wakes at once on stop
+            if self._stop.is_set():
+                return
             try:
                 with self.context.database.session() as session:
                     control.heartbeat(session, self.worker_id, self.context.clock.now())
