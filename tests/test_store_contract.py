@@ -19,6 +19,7 @@ from bot.store.models import (
     InboundMessage,
     OutboxMessage,
     RoomMember,
+    Tag,
     TierChange,
 )
 from bot.wechat.types import ContactInfo, Message, MessageKind, RoomInfo
@@ -178,5 +179,22 @@ def test_migrations_build_exactly_the_models(database: Database) -> None:
         differences = compare_metadata(context, SQLModel.metadata)
     # Alembic cannot compare an index with an expression (`priority DESC`): it reports it
     # as removed and added again, whatever the database has.
-    real = [d for d in differences if not (d[0] in {"add_index", "remove_index"} and d[1].name == "ix_outbox_claim")]
+    real = [
+        d
+        for d in differences
+        if not (d[0] in {"add_index", "remove_index"} and d[1].name == "ix_outbox_claim")
+    ]
     assert real == []
+
+
+def test_insert_new_counts_only_new_rows_and_keeps_types(database: Database) -> None:
+    from bot.store.upsert import insert_new
+
+    add_account(database)
+    rows = [{"name": f"标签{n}", "category": "rule", "description": None} for n in range(3)]
+    with database.session() as s:
+        assert insert_new(s, Tag.__table__, rows, conflict=["name"]) == 3
+        assert insert_new(s, Tag.__table__, [*rows, {"name": "新标签", "category": None, "description": "x"}],
+                          conflict=["name"]) == 1  # fmt: skip
+    with database.session(read_only=True) as s:
+        assert sorted(s.execute(select(Tag.name)).scalars()) == ["新标签", "标签0", "标签1", "标签2"]

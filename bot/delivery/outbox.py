@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from bot.delivery.payload import to_json
 from bot.store.models import OutboxMessage
-from bot.store.upsert import insert_for
+from bot.store.upsert import insert_new
 from bot.wechat.types import Content
 
 
@@ -80,14 +80,7 @@ def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime,
     def flush() -> None:
         nonlocal inserted
         if batch:
-            table = OutboxMessage.__table__
-            statement = insert_for(session, table).on_conflict_do_nothing(index_elements=["key"])
-            if session.get_bind().dialect.name == "sqlite":
-                # sqlite3's executemany sums the rows it inserted; a planned key adds none
-                inserted += session.execute(statement, batch).rowcount
-            else:
-                # psycopg reports no rowcount for executemany; RETURNING names the new rows
-                inserted += len(session.execute(statement.returning(table.c.id), batch).all())
+            inserted += insert_new(session, OutboxMessage.__table__, batch, conflict=["key"])
             batch.clear()
 
     for message in messages:
