@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,17 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def describe_error(item: Any) -> str:
+    """One pydantic validation error as an operator reads it (settings.toml and YAML)."""
+    kind = item.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+    value = item.get("input")
+    if not isinstance(value, dict | list) and repr(value) not in message and value is not None:
+        return f"{message} (got {value!r})"
+    return message

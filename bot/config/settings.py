@@ -24,7 +24,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from bot.config.errors import ConfigError, ConfigIssue, display_path, format_loc
+from bot.config.errors import ConfigError, ConfigIssue, describe_error, display_path, format_loc
 from bot.config.toml_lines import key_lines, line_of
 
 ENV_PREFIX = "SOPBOT_"
@@ -56,9 +56,13 @@ class AccountSettings(_Section):
     endpoint: str | None = Field(default=None, description="wechaty puppet-service gateway as host:port.")
     tls: bool = Field(default=False, description="The gateway speaks TLS (wechaty's certificate scheme).")
     tls_server_name: str = Field(default="insecure", description="Name on the gateway's TLS certificate.")
-    tls_ca_file: Path | None = Field(default=None, description="CA for the gateway; default: wechaty's root CA.")
+    tls_ca_file: Path | None = Field(
+        default=None, description="CA for the gateway; default: wechaty's root CA."
+    )
     health_interval: float = Field(default=10.0, ge=0.2, le=600, description="Seconds between gateway pings.")
-    reconnect_max: float = Field(default=60.0, ge=0.5, le=3600, description="Longest wait between reconnects.")
+    reconnect_max: float = Field(
+        default=60.0, ge=0.5, le=3600, description="Longest wait between reconnects."
+    )
     pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("id")
@@ -94,7 +98,9 @@ class SandboxSettings(_Section):
     event_interval: float = Field(default=3.0, gt=0, le=3600, description="Seconds between simulated events.")
     seed: int = Field(default=2026, description="Random seed, so a demo run is repeatable.")
     autoplay: bool = Field(default=True, description="Simulated customers talk by themselves.")
-    extra_contacts: int = Field(default=0, ge=0, le=1_000_000, description="Synthetic contacts for load tests.")
+    extra_contacts: int = Field(
+        default=0, ge=0, le=1_000_000, description="Synthetic contacts for load tests."
+    )
     journal: Path | None = Field(
         default=Path("data/sandbox-sent.jsonl"),
         description="Where the sandbox records what was sent (plays WeChat's server side).",
@@ -141,7 +147,9 @@ class DeliverySettings(_Section):
     lifecycle_exempt: bool = Field(default=True, description="Lifecycle messages skip the contact caps.")
     max_attempts: int = Field(default=5, ge=1, description="Tries before a message is failed.")
     retry_backoff: float = Field(default=30.0, gt=0, description="Seconds before the first retry; doubles.")
-    admins: list[str] = Field(default_factory=list, description="wxids allowed to send #pause/#resume/#status.")
+    admins: list[str] = Field(
+        default_factory=list, description="wxids allowed to send #pause/#resume/#status."
+    )
     lease: float = Field(default=30.0, gt=0, description="Seconds without heartbeat before a worker is gone.")
 
     @field_validator("quiet_hours")
@@ -206,8 +214,12 @@ class WebhookSettings(_Section):
 class SopSettings(_Section):
     """How the SOP runtime watches `sop/` and `templates/` and follows contact events."""
 
-    reload_interval: float = Field(default=2.0, gt=0, le=3600, description="Seconds between checks for edits.")
-    lifecycle_interval: float = Field(default=60.0, gt=0, le=3600, description="Seconds between lifecycle sweeps.")
+    reload_interval: float = Field(
+        default=2.0, gt=0, le=3600, description="Seconds between checks for edits."
+    )
+    lifecycle_interval: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds between lifecycle sweeps."
+    )
 
 
 def _default_accounts() -> list[AccountSettings]:
@@ -316,18 +328,6 @@ def _toml_error_line(error: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
     return (int(match.group(1)) if match else None), reason
 
 
-def _reason(error: dict[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown field (check the spelling)"
-    message = str(error.get("msg", "invalid"))
-    message = message.removeprefix("Value error, ")
-    shown = repr(error.get("input"))
-    if kind != "missing" and not isinstance(error.get("input"), dict | list) and shown not in message:
-        return f"{message} (got {shown})"
-    return message
-
-
 def _env_name(loc: tuple[str | int, ...]) -> str | None:
     name = ENV_PREFIX + "__".join(str(part).upper() for part in loc if isinstance(part, str))
     top = ENV_PREFIX + str(loc[0]).upper() if loc else name
@@ -392,7 +392,7 @@ def load_settings(path: Path | None = None) -> Settings:
             loc = tuple(item["loc"])
             env = _env_name(loc)
             if env and not (loc and line_of(lines, loc)):
-                issues.append(ConfigIssue(f"environment {env}", None, format_loc(loc), _reason(item)))
+                issues.append(ConfigIssue(f"environment {env}", None, format_loc(loc), describe_error(item)))
             else:
-                issues.append(ConfigIssue(shown, line_of(lines, loc), format_loc(loc), _reason(item)))
+                issues.append(ConfigIssue(shown, line_of(lines, loc), format_loc(loc), describe_error(item)))
         raise ConfigError(issues) from None

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bot.config.errors import ConfigError, ConfigIssue, display_path, format_loc
+from bot.config.errors import ConfigError, ConfigIssue, describe_error, display_path, format_loc
 
 Loc = tuple[str | int, ...]
 
@@ -79,19 +79,6 @@ def issues_from_validation(doc: YamlDocument, error: ValidationError, base: Loc 
 def _is_union_tag(part: str | int) -> bool:
     # pydantic puts the tried union member's name into the location (e.g. 'function-after[...]')
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
-
-
-def describe_error(item: Any) -> str:
-    kind = item.get("type", "")
-    if kind == "extra_forbidden":
-        return "unknown field (check the spelling)"
-    if kind == "missing":
-        return "required field is missing"
-    message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-    value = item.get("input")
-    if not isinstance(value, dict | list) and repr(value) not in message and value is not None:
-        return f"{message} (got {value!r})"
-    return message
 
 
 def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str, loader: _OperatorLoader) -> Any:
