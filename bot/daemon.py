@@ -15,6 +15,7 @@ from bot.dispatch import Dispatcher
 from bot.friendship import FriendshipPolicy
 from bot.recorder import Recorder
 from bot.runtime import AccountRuntime, BotContext, Component
+from bot.signals.tiers import TierPolicy
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.schema import ensure_schema
@@ -68,7 +69,14 @@ class Daemon:
                 now=self.clock.now(),
             )
         dispatcher = Dispatcher()
-        Recorder(self.database, transport, self.clock).attach(dispatcher)
+        tiers = TierPolicy.from_settings(self.settings.tiers)
+        Recorder(
+            self.database,
+            transport,
+            self.clock,
+            ladder=tiers.ladder,
+            respect_wechat_tags=tiers.respect_manual,
+        ).attach(dispatcher)
         FriendshipPolicy(transport, auto_accept=self.settings.friendship.auto_accept).attach(dispatcher)
         runtime = AccountRuntime(account, transport, dispatcher)
         self.accounts[account.id] = runtime

@@ -9,6 +9,7 @@ import logging
 from bot.clock import Clock
 from bot.dispatch import Dispatcher
 from bot.events import ContactEventKind, ContactEventRecorded
+from bot.signals.tiers_ladder import DEFAULT_LADDER, TierLadder
 from bot.store import Database
 from bot.store import directory as d
 from bot.wechat.transport import Transport
@@ -26,14 +27,11 @@ from bot.wechat.types import (
 
 log = logging.getLogger("bot.recorder")
 
-# WeChat tags an operator already uses for tiers; a contact carrying one starts at that tier.
-WECHAT_TIER_TAGS = {
-    "基础用户": "basic",
-    "未购会员": "prospect",
-    "已购会员": "customer",
-    "复购会员": "repeat",
-    "品牌KOC": "koc",
-}
+
+def tier_tags(ladder: TierLadder) -> dict[str, str]:
+    """WeChat tags an operator already uses for tiers (the ladder's display names): a
+    contact carrying one starts at that tier."""
+    return {name: tier_id for tier_id, name in ladder.pairs()}
 
 
 def excerpt(text: str, limit: int = 40) -> str:
@@ -44,10 +42,20 @@ def excerpt(text: str, limit: int = 40) -> str:
 class Recorder:
     """Subscribes to transport events and writes them down."""
 
-    def __init__(self, database: Database, transport: Transport, clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        transport: Transport,
+        clock: Clock,
+        *,
+        ladder: TierLadder = DEFAULT_LADDER,
+        respect_wechat_tags: bool = True,
+    ) -> None:
         self.database = database
         self.transport = transport
         self.clock = clock
+        # with `respect_wechat_tags = false` the tier engine alone decides tiers
+        self.tier_tags = tier_tags(ladder) if respect_wechat_tags else {}
         self.account_id = transport.account_id
         self.dispatcher: Dispatcher | None = None
 
@@ -108,7 +116,7 @@ class Recorder:
             if d.tag_contact(
                 session, contact_id, tag, source="wechat", now=now, evidence="WeChat contact tag"
             ):
-                tier = WECHAT_TIER_TAGS.get(tag)
+                tier = self.tier_tags.get(tag)
                 if tier:
                     d.set_tier(session, contact_id, tier, cause=f"WeChat tag {tag}", now=now)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.clock import FrozenClock
 from bot.store.models import Account, ContactEvent, InboundMessage, Room, RoomMember
 from bot.wechat.types import ContactInfo
-from tests.support import T0, TestBot
+from tests.support import T0, TestBot, make_settings, sqlite_database
 
 
 def test_login_syncs_the_demo_population(testbot: TestBot) -> None:
@@ -69,3 +71,16 @@ def test_autoplay_produces_events(testbot: TestBot) -> None:
     with testbot.database.session(read_only=True) as s:
         assert len(s.execute(select(InboundMessage)).scalars().all()) > 10
     assert len(testbot.transport.sent) == before  # the sandbox alone never makes the bot talk
+
+
+def test_wechat_tier_tags_follow_the_configured_ladder(tmp_path: Path) -> None:
+    """The demo's WeChat tags name the default ladder's tiers; under AIPL they name none,
+    so login sync sets no tier the ladder does not have."""
+    settings = make_settings(tmp_path / "p", '[tiers]\nladder = "aipl"\n')
+    with sqlite_database(tmp_path) as database:
+        bot = TestBot(settings, database, FrozenClock(T0)).start()
+        try:
+            assert {c.tier for c in bot.contacts()} == {"basic"}  # the column default, untouched
+            assert "品牌KOC" in bot.contact("wxid_wang_fang").tags  # the tag itself is still mirrored
+        finally:
+            bot.close()
