@@ -23,6 +23,7 @@ from bot.store import directory as d
 from bot.store.migrate import upgrade
 from bot.wechat.sandbox import SandboxTransport, SentRecord
 from bot.wechat.types import ContactInfo, Message
+from tests.waiting import PATIENCE
 
 T = TypeVar("T")
 
@@ -112,7 +113,7 @@ class TestBot:
             background=False,
         )
 
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = PATIENCE) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def start(self) -> TestBot:

@@ -7,13 +7,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from bot.store.migrate import head_revision
 from tests.support import write_project
+from tests.waiting import PATIENCE, LineReader, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def sopbot_env() -> dict[str, str]:
     return env
 
 
-def sopbot(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def sopbot(cwd: Path, *args: str, timeout: float = PATIENCE) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -36,22 +36,6 @@ def sopbot(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedPr
     )
 
 
-def wait_for_lines(process: subprocess.Popen[str], wanted: list[str], timeout: float) -> list[str]:
-    """Read stderr until every wanted fragment was seen; returns the lines read."""
-    assert process.stderr is not None
-    seen: list[str] = []
-    missing = list(wanted)
-    deadline = time.monotonic() + timeout
-    while missing and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen.append(line.rstrip())
-        missing = [w for w in missing if not any(w in s for s in seen)]
-    assert not missing, f"never saw {missing}; log was:\n" + "\n".join(seen)
-    return seen
-
-
 def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Path) -> None:
     settings = (
         (REPO / "settings.toml")
@@ -59,24 +43,22 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
         .replace("event_interval = 3.0", "event_interval = 0.2")
     )
     write_project(tmp_path, settings)
-    started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
         cwd=tmp_path,
         env=sopbot_env(),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stderr is not None
+    log = LineReader(process.stderr)
     try:
-        lines = wait_for_lines(
-            process,
-            ["running on the built-in sandbox WeChat", "20 contacts, 3 rooms synced", "message from"],
-            30,
+        lines = log.wait_for(
+            ["running on the built-in sandbox WeChat", "20 contacts, 3 rooms synced", "message from"]
         )
-        assert time.monotonic() - started < 30
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=20)
+        stop_process(process, signal.SIGINT)
+        rest = "\n".join(log.rest())
     finally:
         if process.poll() is None:
             process.kill()
@@ -99,14 +81,14 @@ def test_sigterm_also_stops_cleanly(tmp_path: Path) -> None:
         [sys.executable, "-m", "bot", "run"],
         cwd=tmp_path,
         env=sopbot_env(),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stderr is not None
     try:
-        wait_for_lines(process, ["synced"], 30)
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)
+        LineReader(process.stderr).wait_for(["synced"])
+        stop_process(process, signal.SIGTERM)
     finally:
         if process.poll() is None:
             process.kill()
@@ -181,7 +163,9 @@ def test_run_refuses_broken_sop_files_listing_every_problem(tmp_path: Path) -> N
     write_project(tmp_path, "")
     (tmp_path / "sop").mkdir()
     (tmp_path / "templates" / "default").mkdir(parents=True)
-    (tmp_path / "templates" / "default" / "hello.j2").write_text("{{ contact.nmae }}，早上好\n", encoding="utf-8")
+    (tmp_path / "templates" / "default" / "hello.j2").write_text(
+        "{{ contact.nmae }}，早上好\n", encoding="utf-8"
+    )
     (tmp_path / "sop" / "daily.yaml").write_text(
         "id: daily\nname: 每日问候\naudience:\n  to: contacts\nsteps:\n"
         "  - id: morning\n    daily: '25:00'\n    template: hello\n",
@@ -191,7 +175,9 @@ def test_run_refuses_broken_sop_files_listing_every_problem(tmp_path: Path) -> N
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert "sop/daily.yaml:7: steps[0].daily: '25:00' is not a time" in lines[0]
-    assert any(line.startswith("templates/default/hello.j2:1: unknown attribute 'contact.nmae'") for line in lines)
+    assert any(
+        line.startswith("templates/default/hello.j2:1: unknown attribute 'contact.nmae'") for line in lines
+    )
     assert lines[-1].startswith("sopbot: ") and "nothing was started" in lines[-1]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # nothing written

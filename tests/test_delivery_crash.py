@@ -23,6 +23,7 @@ from sqlalchemy import func, select, text
 from bot.store import Database
 from bot.store.models import Contact, OutboxMessage
 from tests.support import POSTGRES_URL, plan, write_project
+from tests.waiting import PATIENCE, stop_process, stop_processes, wait_for_progress
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN = 2000
@@ -75,23 +76,15 @@ def remaining(database: Database) -> int:
         ).scalar_one()
 
 
-def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def seed_campaign(projects: list[Path], database: Database) -> None:
     """Run the daemon once so the contacts are synced, then plan the campaign."""
     process = start(projects[0])
     try:
-        assert wait_until(lambda: contact_count(database) >= CAMPAIGN, 60), "contacts were never synced"
+        wait_for_progress(
+            lambda: contact_count(database), lambda n: n >= CAMPAIGN, what="the contacts to be synced"
+        )
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(30) == 0
+        assert stop_process(process, signal.SIGINT) == 0
     with database.session(read_only=True) as s:
         ids = list(s.execute(select(Contact.id).where(Contact.wxid.like("wxid_demo_%"))).scalars())
     assert len(ids) == CAMPAIGN
@@ -117,16 +110,14 @@ def kill_and_restart(projects: list[Path], database: Database, rng: random.Rando
         victim = rng.randrange(len(running))
         before = remaining(database)
         running[victim].send_signal(signal.SIGKILL)
-        running[victim].wait(10)
+        running[victim].wait(PATIENCE)
         during += before > 0
         running[victim] = start(projects[victim])
     try:
-        assert wait_until(lambda: remaining(database) == 0, 180), f"{remaining(database)} rows never settled"
+        # however slow the machine: it only has to keep settling rows
+        wait_for_progress(lambda: remaining(database), lambda n: n == 0, what="every row to settle")
     finally:
-        for process in running:
-            process.send_signal(signal.SIGINT)
-        for process in running:
-            assert process.wait(30) == 0
+        assert stop_processes(running, signal.SIGINT) == [0] * len(running)
     return during
 
 

@@ -32,8 +32,9 @@ from bot.wechat.types import (
     Target,
     Text,
 )
-from tests.gateway.harness import Gateway, wait_until
+from tests.gateway.harness import Gateway
 from tests.support import T0
+from tests.waiting import PATIENCE, wait_for
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -47,7 +48,7 @@ class LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = PATIENCE) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def close(self) -> None:
@@ -86,7 +87,7 @@ class Backend:
         def found() -> E | None:
             return next((e for e in self.events if isinstance(e, kind) and where(e)), None)
 
-        return wait_until(found, 10, what=kind.__name__)
+        return wait_for(found, what=kind.__name__)
 
     # driven per backend
     def say(self, wxid: str, text: str, *, room: str | None = None, mention_self: bool = False) -> None:
@@ -252,7 +253,7 @@ def test_sends_text_to_a_contact_and_to_a_room(backend: Backend) -> None:
     backend.wait_event(LoggedIn)
     backend.run(backend.transport.send(Target.contact(backend.friend), Text("新品到了")))
     backend.run(backend.transport.send(Target.room(backend.room), Text("群福利")))
-    wait_until(lambda: len(backend.sent_texts()) >= 2, what="two sends")
+    wait_for(lambda: len(backend.sent_texts()) >= 2, what="two sends")
     assert backend.sent_texts() == [(backend.friend, "新品到了"), (backend.room, "群福利")]
     # our own messages come back from WeChat as echoes: never reported as inbound
     assert not [e for e in backend.events if isinstance(e, MessageReceived)]

@@ -10,14 +10,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import pytest
 
-from tests.gateway.harness import Gateway, rss_mib, wait_until
+from tests.gateway.harness import Gateway, rss_mib
+from tests.waiting import PATIENCE, LineReader, stop_process, wait_for
 
 pytestmark = pytest.mark.gateway
 REPO = Path(__file__).resolve().parents[1]
@@ -49,25 +48,18 @@ class Running:
         self.process = subprocess.Popen(
             args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        self.lines: deque[str] = deque(maxlen=2000)
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
+        self.reader = LineReader(self.process.stdout)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.reader.snapshot()
 
     def saw(self, text: str) -> bool:
-        return any(text in line for line in list(self.lines))
+        return self.reader.saw(text)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait(5)
+        return stop_process(self.process, signal.SIGTERM)
 
 
 def test_sopbot_run_logs_in_syncs_and_answers_a_keyword(
@@ -78,15 +70,13 @@ def test_sopbot_run_logs_in_syncs_and_answers_a_keyword(
     began = time.monotonic()
     run = Running([sys.executable, "-m", "bot", "run"], folder, sopbot_env(gateway, folder, gateway.token))
     try:
-        wait_until(
-            lambda: run.saw("online as 运营小助手"), 30, what="login in the log:\n" + "\n".join(run.lines)
-        )
+        wait_for(lambda: run.saw("online as 运营小助手"), what="the login in the log")
         login_after = time.monotonic() - began
         assert run.saw("contacts") and run.saw("rooms synced")
         rss = rss_mib(run.process.pid)
         gateway.post("/say", **{"from": "wxid_wangfang", "text": "这款多少钱？"})
-        replies = wait_until(
-            lambda: gateway.sent(since=since, to="wxid_wangfang"), 30, what="a reply at the gateway"
+        replies = wait_for(
+            lambda: gateway.sent(since=since, to="wxid_wangfang"), what="a reply at the gateway"
         )
         texts = [r for r in replies if r["kind"] == "text"]
         assert texts and texts[0]["text"].startswith("王芳")
@@ -108,7 +98,7 @@ def test_sopbot_run_with_a_wrong_token_says_so_in_one_line(gateway: Gateway, tmp
         env=sopbot_env(gateway, folder, "wrong-token"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=False,
     )
     assert result.returncode == 2
@@ -133,7 +123,7 @@ def test_sopbot_run_against_nothing_says_unreachable(tmp_path: Path, gateway_ava
         env=sopbot_env(nobody, folder, "t"),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=False,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -154,7 +144,7 @@ def test_a_tls_mismatch_is_named(gateway_available: None, tmp_path: Path) -> Non
             env=sopbot_env(tls_gateway, folder, tls_gateway.token),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=PATIENCE,
             check=False,
         )
     finally:

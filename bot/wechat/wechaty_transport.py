@@ -111,6 +111,8 @@ class WechatyTransport:
         self._requests: dict[str, str] = {}  # friendship id -> hello
         self._welcomed: set[str] = set()  # puppet ids FriendAdded was already reported for
         self.login_count = 0
+        self.reconnect_attempts = 0  # tries since start, successful or not
+        self.reconnects = 0
 
     # -- the Transport protocol --------------------------------------------------------
 
@@ -305,19 +307,25 @@ class WechatyTransport:
                 return "the gateway did not answer a ping"
 
     async def _lost(self, reason: str) -> None:
-        was_online, self.online, self._connected = self.online, False, False
-        self._logged_in.clear()
+        self._connected = False
         log.warning("account %s: connection to %s lost (%s); reconnecting", self.account_id,
                     self.account.endpoint, reason)  # fmt: skip
         await self._emit(ConnectionChanged(self.account_id, False, reason))
+        await self._offline(f"connection lost: {reason}")
+
+    async def _offline(self, reason: str) -> None:
+        """The account is not logged in any more (if it was)."""
+        was_online, self.online = self.online, False
+        self._logged_in.clear()
         if was_online:
-            await self._emit(LoggedOut(self.account_id, f"connection lost: {reason}"))
+            await self._emit(LoggedOut(self.account_id, reason))
 
     async def _reconnect(self, session: GatewaySession) -> None:
         delay, attempt = 0.5, 0
         while True:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             attempt += 1
+            self.reconnect_attempts += 1
             try:
                 stream = await asyncio.wait_for(session.connect(), CONNECT_TIMEOUT)
                 done, _ = await asyncio.wait({stream}, timeout=min(2.0, self.account.health_interval))
@@ -327,12 +335,15 @@ class WechatyTransport:
                 if not await session.healthy():
                     raise TimeoutError("the gateway did not answer a ping")
             except Exception as error:
+                # the attempt may have logged in before it failed: it is not online after all
+                await self._offline(f"reconnect failed: {describe(error)}")
                 level = logging.INFO if attempt < 5 else logging.WARNING
                 log.log(level, "account %s: reconnect %d failed (%s); next try in %.1fs", self.account_id,
                         attempt, describe(error), min(delay * 2, self.account.reconnect_max))  # fmt: skip
                 delay = min(delay * 2, self.account.reconnect_max)
                 continue
             self._connected = True
+            self.reconnects += 1
             log.info("account %s: reconnected to %s after %d tries", self.account_id, self.account.endpoint,
                      attempt)  # fmt: skip
             await self._emit(ConnectionChanged(self.account_id, True))
