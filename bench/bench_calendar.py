@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lunar_python import Solar
 
-from bot.sop import calendar as cal_mod
-from bot.sop.calendar import Calendar
+from bot import calendar as cal_mod
+from bot.calendar import Calendar
 
 FIRST, LAST = date(2026, 1, 1), date(2027, 12, 31)
 

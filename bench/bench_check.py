@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config.settings import load_settings
-from bot.sop.check import check_all
+from bot.sop.authoring.check import check_all
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEDULES = [

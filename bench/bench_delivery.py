@@ -21,7 +21,8 @@ from bot.clock import FrozenClock
 from bot.config.settings import load_settings
 from bot.delivery.outbox import PlannedMessage, enqueue, recipient_ref, sop_key
 from bot.delivery.worker import DeliveryWorker
-from bot.dispatch import Dispatcher
+from bot.pipeline import AccountPipeline
+from bot.policies import Origin
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import Database
 from bot.store import directory as d
@@ -76,7 +77,7 @@ def prepare(folder: Path, url: str | None, rows: int) -> tuple[Database, object]
             PlannedMessage(
                 sop_key("daily", "pick", "2026-11-24", recipient_ref(contact_id=ids[wxid(n)])),
                 "main",
-                "sop",
+                Origin.SOP,
                 [Text(TEXT)],
                 NOW,
                 contact_id=ids[wxid(n)],
@@ -92,8 +93,9 @@ async def ledger_drain(database: Database, settings: object, rows: int) -> tuple
     transport = SandboxTransport("main", populate=False, extra_contacts=rows, clock=clock)
     await transport.start(_ignore)
     context = BotContext(settings, database, clock, background=False)  # type: ignore[arg-type]
+    pipeline = AccountPipeline("main", {}, {}, wake_delivery=lambda: None)
+    context.accounts["main"] = AccountRuntime(settings.accounts[0], transport, pipeline)  # type: ignore[attr-defined]
     worker = DeliveryWorker(context, rng=random.Random(1))
-    worker.attach(AccountRuntime(settings.accounts[0], transport, Dispatcher()))  # type: ignore[attr-defined]
     await worker.start()
     started = time.perf_counter()
     while True:

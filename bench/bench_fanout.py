@@ -23,13 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import delete, insert, select
 
-from bot.delivery.outbox import Category, PlannedMessage, enqueue, recipient_ref, sop_key
+from bot.delivery.outbox import PlannedMessage, enqueue, recipient_ref, sop_key
+from bot.policies import Category, Origin
 from bot.render import parse_parts
-from bot.sop.audience import load_directory, select_contacts
-from bot.sop.context import ContextFactory
-from bot.sop.fanout import Decision
-from bot.sop.loader import load_sop_set
-from bot.sop.runs import execute
+from bot.sop.authoring.loader import load_sop_set
+from bot.sop.runtime.audience import load_directory, select_contacts
+from bot.sop.runtime.context import ContextFactory
+from bot.sop.runtime.ledger import RunDecision
+from bot.sop.runtime.occurrences import execute
 from bot.store import Database
 from bot.store.migrate import upgrade
 from bot.store.models import Account, Contact, ContactTag, OutboxMessage, SopRun, Tag
@@ -133,7 +134,7 @@ def main() -> None:
             PlannedMessage(
                 key=sop_key("daily", "pick", "bench", recipient_ref(contact_id=c.id)),
                 account_id="main",
-                origin="sop",
+                origin=Origin.SOP,
                 parts=parse_parts(templates[c.tier].render(ctx)),
                 not_before=AT,
                 contact_id=c.id,
@@ -151,7 +152,7 @@ def main() -> None:
             session.execute(delete(OutboxMessage))
 
         started = time.perf_counter()
-        result = execute(database, sopset, sop, step, AT, Decision.RAN, AT)
+        result = execute(database, sopset, sop, step, AT, RunDecision.RAN, AT)
         full = time.perf_counter() - started
         with database.session(read_only=True) as session:
             ledger = len(session.execute(select(SopRun.id)).all())

@@ -25,13 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.clock import FrozenClock
 from bot.config.settings import Settings
+from bot.recorder import writes as w
 from bot.signals.conversation import Said
 from bot.signals.engine import SignalEngine
-from bot.signals.eventlog import EventLog
 from bot.signals.matcher import Where
 from bot.signals.rules import parse_tags
 from bot.store import Database
 from bot.store import directory as d
+from bot.store.eventlog import EventLog
 from bot.store.migrate import upgrade
 from bot.store.models import Contact, InboundMessage, Order
 from bot.store.upsert import insert_for
@@ -171,7 +172,7 @@ def bench_messages(folder: Path, message_count: int, rule_count: int, contacts: 
     with database.session() as session:
         d.ensure_account(session, "main", name="bench", transport="sandbox", now=T0)
         ids = [
-            d.upsert_contact(session, "main", ContactInfo(f"wxid_b{n}", f"客户{n}"), T0)
+            w.upsert_contact(session, "main", ContactInfo(f"wxid_b{n}", f"客户{n}"), T0)
             for n in range(contacts)
         ]
     started = time.perf_counter()

@@ -1,9 +1,9 @@
-"""Things that happen to a contact, recorded in `contact_events` and published on the
-account's dispatcher. Lifecycle SOPs are anchored on these kinds."""
+"""Things that happen to a contact, recorded in `contact_events` and published to the
+account's pipeline. Lifecycle SOPs are anchored on these kinds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -22,6 +22,14 @@ class ContactEventKind(StrEnum):
     REFERRAL_CONVERTED = "referral_converted"  # on the referrer; ref: the buyer's order
 
 
+# The `ref` of events kept in the history that lifecycle steps do not follow: where a contact
+# starts (first seen with WeChat tags that place it), and the tag mirror's note of the tier tag
+# it put on WeChat.
+INITIAL_STATE_REF = "initial"
+MIRROR_REF = "mirror"
+HISTORY_ONLY_REFS = (INITIAL_STATE_REF, MIRROR_REF)
+
+
 @dataclass(frozen=True)
 class ContactEventRecorded:
     """Published after a contact event was committed to the database."""
@@ -32,3 +40,14 @@ class ContactEventRecorded:
     at: datetime
     detail: str | None = None
     ref: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What one unit of work did, for whoever runs it: the contact events it committed (to
+    publish now), how many outbox rows it planned (the delivery worker is woken), and
+    whether the later stages should leave the event alone (`halt`: e.g. a redelivery)."""
+
+    events: list[ContactEventRecorded] = field(default_factory=list)
+    planned: int = 0
+    halt: bool = False

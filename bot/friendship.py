@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from bot.dispatch import Dispatcher
 from bot.wechat.transport import Transport, TransportError
 from bot.wechat.types import FriendRequest
 
@@ -18,10 +17,7 @@ class FriendshipPolicy:
         self.transport = transport
         self.auto_accept = auto_accept
 
-    def attach(self, dispatcher: Dispatcher) -> None:
-        dispatcher.subscribe(FriendRequest, self.on_request)
-
-    async def on_request(self, event: FriendRequest) -> None:
+    async def request(self, event: FriendRequest) -> None:
         if not self.auto_accept:
             log.info("friend request from %s left for the operator (auto_accept is off)", event.contact.name)
             return

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.config.errors import ConfigIssue, display_path
@@ -105,9 +112,14 @@ class Renderer:
         return any((self.folder / c).is_file() for c in self.candidates(name, variants))
 
     def render(self, name: str, context: Mapping[str, Any], variants: Sequence[str] = ()) -> RenderedMessage:
+        return self.prepare(name, variants).render(context)
+
+    def prepare(self, name: str, variants: Sequence[str] = ()) -> PreparedTemplate:
+        """The template a recipient with these variants gets, found and parsed once: a
+        fan-out prepares it per tier and renders it per person."""
         path = self.resolve(name, variants)
         try:
-            text = self.env.get_template(path).render(**context)
+            return PreparedTemplate(path, self._shown(path), self.env.get_template(path))
         except TemplateSyntaxError as error:
             raise RenderError(
                 ConfigIssue(self._shown(path), error.lineno, "", f"syntax error: {error.message}")
@@ -116,17 +128,31 @@ class Renderer:
             raise RenderError(
                 ConfigIssue(self._shown(path), None, "", f"includes a missing template {error.name}")
             ) from None
-        except TemplateError as error:
-            raise RenderError(
-                ConfigIssue(self._shown(path), template_line(error, path), "", str(error))
-            ) from None
-        parts = parse_parts(text)
-        if not parts:
-            raise RenderError(ConfigIssue(self._shown(path), None, "", "renders to an empty message"))
-        return RenderedMessage(path, parts)
 
     def _shown(self, relative: str) -> str:
         return display_path(self.folder / relative)
+
+
+@dataclass(frozen=True)
+class PreparedTemplate:
+    """A found, parsed template; rendering it turns every error into a RenderError with
+    the template's file and line."""
+
+    path: str  # relative to the templates folder
+    shown: str  # as operators see it in messages
+    template: Template
+
+    def render(self, context: Mapping[str, Any]) -> RenderedMessage:
+        try:
+            text = self.template.render(**context)
+        except TemplateNotFound as error:
+            raise RenderError(ConfigIssue(self.shown, None, "", f"includes a missing template {error.name}")) from None
+        except TemplateError as error:
+            raise RenderError(ConfigIssue(self.shown, template_line(error, self.path), "", str(error))) from None
+        parts = parse_parts(text)
+        if not parts:
+            raise RenderError(ConfigIssue(self.shown, None, "", "renders to an empty message"))
+        return RenderedMessage(self.path, parts)
 
 
 def template_line(error: Exception, path: str) -> int | None:

@@ -1,16 +1,18 @@
-"""What the daemon's parts share: settings, database, clock and the running accounts;
-and the shape of a daemon component."""
+"""What the daemon's parts share: settings, database, clock, the task supervisor and the
+running accounts; and the shape of a daemon service."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock
 from bot.config.settings import AccountSettings, Settings
-from bot.dispatch import Dispatcher
+from bot.events import ContactEventRecorded
+from bot.pipeline import AccountPipeline
 from bot.store import Database
+from bot.supervisor import Supervisor
 from bot.wechat.transport import Transport
 
 
@@ -20,8 +22,7 @@ class AccountRuntime:
 
     settings: AccountSettings
     transport: Transport
-    dispatcher: Dispatcher
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    pipeline: AccountPipeline
 
     @property
     def account_id(self) -> str:
@@ -33,23 +34,28 @@ class BotContext:
     settings: Settings
     database: Database
     clock: Clock
+    supervisor: Supervisor = field(default_factory=Supervisor)
     accounts: dict[str, AccountRuntime] = field(default_factory=dict)
-    # False in tests that drive components step by step (no background loops).
+    # False in tests that drive the services step by step (no background loops).
     background: bool = True
 
+    def publish(self, events: Sequence[ContactEventRecorded]) -> None:
+        """Committed contact events from outside a pipeline (webhook, upkeep), to their
+        account's reaction lanes."""
+        for event in events:
+            runtime = self.accounts.get(event.account_id)
+            if runtime is not None:
+                runtime.pipeline.publish([event])
 
-class Component(Protocol):
-    """A part of the daemon that lives as long as it does (rule engine, scheduler,
-    delivery worker, webhook server, …)."""
+
+class Service(Protocol):
+    """A part of the daemon that lives as long as it does (delivery worker, SOP scheduler,
+    signals upkeep, webhook server). Its long-lived tasks go through the supervisor."""
 
     name: str
 
-    def attach(self, account: AccountRuntime) -> None:
-        """Called for each account before its transport starts: subscribe to its events."""
-        ...
-
     async def start(self) -> None:
-        """Called once every account has started."""
+        """Called once every account's transport has started."""
         ...
 
     async def stop(self) -> None: ...

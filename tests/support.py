@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,7 @@ from bot.clock import FrozenClock
 from bot.config.settings import Settings, load_settings
 from bot.daemon import Daemon
 from bot.delivery.worker import DeliveryWorker
+from bot.events import ContactEventRecorded
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.migrate import upgrade
@@ -118,6 +119,7 @@ class TestBot:
 
     def start(self) -> TestBot:
         self.run(self.daemon.start())
+        self.settle()  # the login and its contact sync
         return self
 
     def close(self) -> None:
@@ -131,20 +133,44 @@ class TestBot:
     # -- conversation -----------------------------------------------------------------
 
     def say(self, wxid: str, text: str, *, room: str | None = None) -> Message:
-        return self.run(self.transport.say(wxid, text, room=room))
+        message = self.run(self.transport.say(wxid, text, room=room))
+        self.settle()
+        return message
 
     def request_friend(self, wxid: str, name: str, hello: str = "") -> str:
-        return self.run(self.transport.request_friend(wxid, name, hello))
+        request = self.run(self.transport.request_friend(wxid, name, hello))
+        self.settle()
+        return request
 
     def invite(self, room: str, invitees: list[ContactInfo], inviter: str | None) -> None:
         self.run(self.transport.invite(room, invitees, inviter))
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until every account's pipeline has handled everything queued (the events it
+        fed itself included), as the daemon would before the next event."""
+
+        async def drained() -> None:
+            for runtime in self.daemon.accounts.values():
+                await runtime.pipeline.drained()
+
+        self.run(drained())
+
+    def publish(self, events: Sequence[ContactEventRecorded]) -> None:
+        """Contact events committed outside a pipeline (an order from the webhook, say)."""
+
+        async def publish() -> None:
+            self.daemon.context.publish(events)
+
+        self.run(publish())
+        self.settle()
 
     def sent(self) -> list[SentRecord]:
         return list(self.transport.sent)
 
     @property
     def worker(self) -> DeliveryWorker:
-        return next(c for c in self.daemon.components if isinstance(c, DeliveryWorker))
+        return self.daemon.services.delivery
 
     def deliver(self, *, max_wait: timedelta = timedelta(hours=1)) -> list[SentRecord]:
         """Let the delivery worker send everything that is due, moving the frozen clock
@@ -210,13 +236,14 @@ def plan(
 ) -> int:
     """Plan one SOP message per contact in the outbox; returns how many rows were new."""
     from bot.delivery.outbox import PlannedMessage, enqueue, recipient_ref, sop_key
+    from bot.policies import Origin
     from bot.wechat.types import Text
 
     messages = [
         PlannedMessage(
             key=sop_key(sop, step, occurrence, recipient_ref(contact_id=cid)),
             account_id="main",
-            origin="sop",
+            origin=Origin.SOP,
             parts=parts or [Text(text)],
             not_before=at,
             contact_id=cid,

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.sop.calendar import (
+from bot.calendar import (
     Calendar,
     Festival,
     FixedDate,

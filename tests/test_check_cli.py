@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.app import app
-from tests.test_sop_support import BASIC_TEMPLATES, REPO, project
+from tests.sop_support import BASIC_TEMPLATES, REPO, project
 
 SOP = "id: daily\nname: 每日\nsteps:\n  - id: morning\n    daily: '10:00'\n    template: hello\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config.errors import ConfigError
-from bot.sop.check import check_all, load_checked
-from tests.test_sop_support import BASIC_TEMPLATES, NOW, project
+from bot.sop.authoring.check import check_all, load_checked
+from tests.sop_support import BASIC_TEMPLATES, NOW, project
 
 GOOD_STEP = textwrap.dedent(
     """
@@ -305,8 +305,8 @@ def test_birthday_steps_are_for_contacts(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_the_shipped_files_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sop_support import REPO
     from tests.support import make_settings
-    from tests.test_sop_support import REPO
 
     monkeypatch.chdir(REPO)
     settings = make_settings(

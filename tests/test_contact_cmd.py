@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FrozenClock
-from bot.signals.component import SignalsComponent
+from bot.signals.service import SignalsUpkeep
 from bot.wechat.types import ContactInfo
+from tests.signals_kit import HEADER, EventTap, cli, running_bot
 from tests.support import TestBot
-from tests.test_signals_kit import HEADER, EventTap, cli, running_bot
 from tests.test_webhook import SECRET, post
 
 QIAO, YE = "wxid_new_qiao", "wxid_new_ye"
@@ -27,14 +27,15 @@ def hookbot(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch)
         yield bot
 
 
-def signals(bot: TestBot) -> SignalsComponent:
-    return next(c for c in bot.daemon.components if isinstance(c, SignalsComponent))
+def upkeep(bot: TestBot) -> SignalsUpkeep:
+    return bot.daemon.services.upkeep
 
 
 def webhook_order(bot: TestBot, order_id: str, wxid: str, amount: str, at: str) -> None:
     body = {"order_id": order_id, "wxid": wxid, "amount": amount, "ordered_at": at,
             "items": [{"name": "修护精华", "category": "护肤", "qty": 1}]}  # fmt: skip
     assert post(bot, json.dumps(body, ensure_ascii=False).encode())[0] == 200
+    bot.settle()  # the reactions to the order (tag mirror, lifecycle steps)
 
 
 def test_a_person_climbs_the_whole_ladder_and_contact_shows_every_step(
@@ -57,7 +58,8 @@ def test_a_person_climbs_the_whole_ladder_and_contact_shows_every_step(
     csv.write_bytes((HEADER + f"C2001,{QIAO},,299.00,已付款,{local},修护面霜,护肤,1,否,是,\n").encode("gbk"))
     code, output = cli(settings, "import-orders", str(csv))
     assert code == 0, output
-    assert bot.run(signals(bot).relay()) > 0  # the daemon publishes what the import recorded
+    assert bot.run(upkeep(bot).relay()) > 0  # the daemon publishes what the import recorded
+    bot.settle()
     assert bot.contact(QIAO).tier == "customer"
 
     clock.advance(timedelta(days=10))

@@ -48,7 +48,7 @@ def test_a_friend_request_is_accepted_and_the_new_friend_recorded(testbot: TestB
     newcomer = testbot.contact("wxid_new_qiao")
     assert newcomer.is_friend and newcomer.tier == "basic"
     with testbot.database.session(read_only=True) as s:
-        events = s.execute(select(ContactEvent)).scalars().all()
+        events = s.execute(select(ContactEvent).where(ContactEvent.contact_id == newcomer.id)).scalars().all()
         assert [(e.kind, e.detail) for e in events] == [("friend_added", "小红书上看到你们家的面霜")]
 
 
@@ -59,7 +59,7 @@ def test_a_room_join_remembers_who_invited_whom(testbot: TestBot) -> None:
     with testbot.database.session(read_only=True) as s:
         member = s.execute(select(RoomMember).where(RoomMember.member_wxid == "wxid_new_fang")).scalar_one()
         assert (member.inviter_wxid, member.joined_at) == ("wxid_wang_fang", T0)
-        event = s.execute(select(ContactEvent)).scalar_one()
+        event = s.execute(select(ContactEvent).where(ContactEvent.kind == "joined_group")).scalar_one()
         assert (event.kind, event.ref) == ("joined_group", "wxid_wang_fang")
     assert testbot.contact("wxid_new_fang").is_friend is False
 
@@ -68,6 +68,7 @@ def test_autoplay_produces_events(testbot: TestBot) -> None:
     before = len(testbot.transport.sent)
     for _ in range(30):
         testbot.run(testbot.transport._random_event())
+    testbot.settle()
     with testbot.database.session(read_only=True) as s:
         assert len(s.execute(select(InboundMessage)).scalars().all()) > 10
     assert len(testbot.transport.sent) == before  # the sandbox alone never makes the bot talk
@@ -75,12 +76,12 @@ def test_autoplay_produces_events(testbot: TestBot) -> None:
 
 def test_wechat_tier_tags_follow_the_configured_ladder(tmp_path: Path) -> None:
     """The demo's WeChat tags name the default ladder's tiers; under AIPL they name none,
-    so login sync sets no tier the ladder does not have."""
+    so login sync sets no tier the ladder does not have: everyone starts on its first level."""
     settings = make_settings(tmp_path / "p", '[tiers]\nladder = "aipl"\n')
     with sqlite_database(tmp_path) as database:
         bot = TestBot(settings, database, FrozenClock(T0)).start()
         try:
-            assert {c.tier for c in bot.contacts()} == {"basic"}  # the column default, untouched
+            assert {c.tier for c in bot.contacts()} == {"awareness"}  # AIPL's first level, not "basic"
             assert "品牌KOC" in bot.contact("wxid_wang_fang").tags  # the tag itself is still mirrored
         finally:
             bot.close()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.config.settings import parse_quiet_hours
 from bot.delivery import ledger
 from bot.delivery.policy import Rules
+from bot.recorder import writes as w
 from bot.store import Database
 from bot.store import directory as d
 from bot.wechat.types import ContactInfo
@@ -28,7 +29,7 @@ RULES = Rules(
 def test_racing_workers_claim_disjoint_rows(database: Database) -> None:
     with database.session() as s:
         d.ensure_account(s, "main", name="main", transport="sandbox", now=T0)
-        ids = [d.upsert_contact(s, "main", ContactInfo(f"wxid_{n}", f"客户{n}"), T0) for n in range(600)]
+        ids = [w.upsert_contact(s, "main", ContactInfo(f"wxid_{n}", f"客户{n}"), T0) for n in range(600)]
     assert plan(database, ids) == 600
     claimed: dict[str, list[int]] = {"a": [], "b": [], "c": []}
     errors: list[BaseException] = []
@@ -40,7 +41,7 @@ def test_racing_workers_claim_disjoint_rows(database: Database) -> None:
             start.wait()
             while True:
                 with database.session() as s:
-                    batch = ledger.claim(s, "main", T0, 25, worker, RULES, scan=25).claimed
+                    batch = ledger.claim_due(s, "main", T0, 25, worker, RULES, scan=25).claimed
                 claimed[worker].extend(row.id for row in batch)
                 time.sleep(0.002)  # the sends themselves: lets the other workers in
                 if not batch:

@@ -19,12 +19,14 @@ from sqlalchemy import select, update
 
 from bot.clock import FrozenClock
 from bot.config.settings import load_settings
-from bot.delivery.outbox import Category, PlannedMessage, enqueue
+from bot.delivery.outbox import PlannedMessage, enqueue
 from bot.delivery.policy import in_quiet_hours, local_day_start
 from bot.delivery.worker import DeliveryWorker
-from bot.dispatch import Dispatcher
+from bot.pipeline import AccountPipeline
+from bot.policies import Category, Origin, QuietPolicy
 from bot.recorder import Recorder
 from bot.runtime import AccountRuntime, BotContext
+from bot.signals.tiers import TierPolicy
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.migrate import upgrade
@@ -98,9 +100,15 @@ async def _drive(config, database, clock, case):  # type: ignore[no-untyped-def]
     context = BotContext(config, database, clock, background=False)
     with database.session() as s:
         d.ensure_account(s, "main", name="main", transport="sandbox", now=START)
-    dispatcher = Dispatcher()
-    Recorder(database, transport, clock).attach(dispatcher)
-    await transport.start(dispatcher.publish)
+    recorder = Recorder(database, transport, clock, TierPolicy.from_settings(config.tiers))
+    recorder.store_sync(("wxid_bot", "bot"), await transport.contacts(), [], {})
+
+    async def ignore(_event: object) -> None:
+        return None
+
+    await transport.start(ignore)
+    pipeline = AccountPipeline("main", {}, {}, wake_delivery=lambda: None)
+    context.accounts["main"] = AccountRuntime(config.accounts[0], transport, pipeline)
     contacts = {i: f"wxid_demo_{i + 1:06d}" for i in range(CONTACTS)}
     with database.session() as s:
         ids = {i: d.contact_id_for(s, "main", wxid) for i, wxid in contacts.items()}
@@ -110,20 +118,19 @@ async def _drive(config, database, clock, case):  # type: ignore[no-untyped-def]
             PlannedMessage(
                 key=f"sop:s{n}:step:occ:{who}",
                 account_id="main",
-                origin="sop",
+                origin=Origin.SOP,
                 parts=[Text(f"m{n}")],
                 not_before=START + timedelta(minutes=due),
                 contact_id=ids[who],
                 category=Category(category),
                 priority=priority,
-                quiet_policy=quiet,
+                quiet_policy=QuietPolicy(quiet),
                 sop_id=f"s{n}",
             )
             for n, (who, category, priority, due, quiet) in enumerate(case["messages"])
         ]
         enqueue(s, planned, START)
     worker = DeliveryWorker(context, rng=random.Random(case["seed"]))
-    worker.attach(AccountRuntime(config.accounts[0], transport, dispatcher))
     await worker.start()
     # random clock jumps first, then a steady drain until everything due has settled
     for tick in [*case["ticks"], *[1800] * (3 * 48)]:

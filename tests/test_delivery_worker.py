@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from bot.clock import FrozenClock
 from bot.delivery import control, ledger
-from bot.delivery.outbox import Category
+from bot.policies import Category, Guarantee, Origin, QuietPolicy
 from bot.store.models import Contact, DeliveryWorker
 from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.transport import RiskControlError, TransientSendError
@@ -78,7 +78,7 @@ def test_quiet_hours_wait_until_morning_or_skip(testbot: TestBot) -> None:
     testbot.clock.set(SHANGHAI_23H)
     lin, zhou = ids(testbot, "wxid_lin_xiaoyu", "wxid_zhou_hao")
     plan(testbot.database, [lin], at=SHANGHAI_23H)
-    plan(testbot.database, [zhou], at=SHANGHAI_23H, quiet_policy="skip")
+    plan(testbot.database, [zhou], at=SHANGHAI_23H, quiet_policy=QuietPolicy.SKIP)
     assert testbot.run(testbot.worker.step("main")).sent == 0
     rows = {r.contact_id: r for r in outbox_rows(testbot.database)}
     assert rows[lin].state == "planned"
@@ -181,7 +181,7 @@ def test_a_group_gets_at_most_its_daily_cap(testbot: TestBot) -> None:
         room_id = s.execute(select(Room.id).where(Room.room_wxid == "10002@chatroom")).scalar_one()
         messages = [
             PlannedMessage(
-                f"sop:group{n}:s:o:room:{room_id}", "main", "sop", [Text(f"群消息{n}")], T0, room_id=room_id
+                f"sop:group{n}:s:o:room:{room_id}", "main", Origin.SOP, [Text(f"群消息{n}")], T0, room_id=room_id
             )
             for n in range(5)
         ]
@@ -217,12 +217,12 @@ def claim_as_dead_worker(bot: TestBot) -> list[ledger.Claimed]:
             )
         )
     with bot.database.session() as s:
-        return ledger.claim(s, "main", bot.clock.now(), 100, "dead", bot.worker.rules).claimed
+        return ledger.claim_due(s, "main", bot.clock.now(), 100, "dead", bot.worker.rules).claimed
 
 
 def test_without_confirmation_an_interrupted_send_becomes_unknown(testbot: TestBot) -> None:
     plan(testbot.database, ids(testbot, "wxid_lin_xiaoyu"))
-    plan(testbot.database, ids(testbot, "wxid_zhou_hao"), guarantee="at_least_once")
+    plan(testbot.database, ids(testbot, "wxid_zhou_hao"), guarantee=Guarantee.AT_LEAST_ONCE)
     assert len(claim_as_dead_worker(testbot)) == 2
     outcome = testbot.run(testbot.worker.recover())
     assert outcome == {"sent": 0, "resent": 1, "unknown": 1}
@@ -270,7 +270,7 @@ def test_a_live_workers_claims_are_left_alone(testbot: TestBot) -> None:
     plan(testbot.database, ids(testbot, "wxid_lin_xiaoyu"))
     with testbot.database.session() as s:
         control.register(s, "other-live-worker", T0)  # this process: alive
-        ledger.claim(s, "main", T0, 10, "other-live-worker", testbot.worker.rules)
+        ledger.claim_due(s, "main", T0, 10, "other-live-worker", testbot.worker.rules)
     assert testbot.run(testbot.worker.recover()) == {"sent": 0, "resent": 0, "unknown": 0}
     assert outbox_rows(testbot.database)[0].state == "sending"
 
@@ -291,7 +291,7 @@ def test_a_cut_off_send_is_not_blindly_retried(testbot: TestBot) -> None:
 
     lin, zhou = ids(testbot, "wxid_lin_xiaoyu", "wxid_zhou_hao")
     plan(testbot.database, [lin])
-    plan(testbot.database, [zhou], guarantee="at_least_once")
+    plan(testbot.database, [zhou], guarantee=Guarantee.AT_LEAST_ONCE)
     testbot.transport.fail_next(DeliveryUncertainError("StreamTerminatedError: Connection lost"), times=2)
     sent = testbot.deliver()
     assert [r.target.wxid for r in sent] == ["wxid_zhou_hao"]  # at-least-once: tried again

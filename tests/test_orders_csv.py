@@ -12,8 +12,8 @@ from bot.signals.engine import SignalEngine
 from bot.store import Database
 from bot.store.models import ContactEvent, EventRelay, Order
 from bot.wechat.types import ContactInfo
+from tests.signals_kit import HEADER, cli, make_project
 from tests.support import T0
-from tests.test_signals_kit import HEADER, cli, make_project
 
 ROWS = (
     "A1001,wxid_sun_li,,199.00,已付款,2026-11-20 14:03:00,保湿面霜,护肤,1,否,是,\n"
@@ -32,12 +32,13 @@ def settle(tmp_path: Path, clock: FrozenClock, *, text: str = "") -> tuple[objec
 
 
 def seed(database: Database, clock: FrozenClock, *people: ContactInfo) -> None:
+    from bot.recorder import writes as w
     from bot.store import directory as d
 
     with database.session() as session:
         d.ensure_account(session, "main", name="main", transport="sandbox", now=clock.now())
         for person in people:
-            d.upsert_contact(session, "main", person, clock.now())
+            w.upsert_contact(session, "main", person, clock.now())
 
 
 def orders(database: Database) -> dict[str, Order]:

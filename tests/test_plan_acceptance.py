@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.app import app
-from tests.test_sop_support import REPO
+from tests.sop_support import REPO
 
 D = date
 

@@ -13,8 +13,8 @@ from bot.clock import FrozenClock
 from bot.delivery.outbox import reply_key
 from bot.store.models import Contact, ContactEvent, ContactTag, RuleHit, Tag
 from bot.wechat.types import MessageReceived
+from tests.signals_kit import EventTap, running_bot
 from tests.support import TestBot, outbox_rows
-from tests.test_signals_kit import EventTap, running_bot
 
 LIN = "wxid_lin_xiaoyu"
 
@@ -70,8 +70,7 @@ def test_purchase_intent_tags_for_seven_days_and_replies_with_the_link(
     sigbot.say(LIN, "链接发我一下")  # within the 12h cooldown: no second reply
     assert len(outbox_rows(sigbot.database)) == 1
     clock.advance(timedelta(days=8))
-    signals = next(c for c in sigbot.daemon.components if c.name == "signals")
-    sigbot.run(signals.publish(signals.engine.sweep()))
+    sigbot.publish(sigbot.daemon.services.upkeep.engine.sweep())
     assert "购买意向" not in sigbot.contact(LIN).tags
 
 
@@ -139,17 +138,15 @@ def test_talking_makes_a_basic_contact_a_prospect_and_mirrors_the_tier(sigbot: T
 def test_a_referral_code_in_a_friend_request_converts_when_the_newcomer_buys(sigbot: TestBot) -> None:
     from bot.orders.model import OrderIn
     from bot.signals import referrals
-    from bot.signals.component import SignalsComponent
 
     wang = sigbot.contact("wxid_wang_fang")
     with sigbot.database.session() as session:
         code = referrals.code_for(session, wang.id, sigbot.clock.now())
     tap = EventTap(sigbot)
     sigbot.request_friend("wxid_new_fang", "方琳", f"王芳推荐我加你的～ 推荐码：{code.lower()}")
-    signals = next(c for c in sigbot.daemon.components if isinstance(c, SignalsComponent))
     order = OrderIn.model_validate(
         {"order_id": "R1", "wxid": "wxid_new_fang", "amount": 128, "ordered_at": sigbot.clock.now()}
     )
-    report = signals.engine.ingest_orders([order], source="webhook")
-    sigbot.run(signals.publish(report.events))
+    report = sigbot.daemon.services.upkeep.engine.ingest_orders([order], source="webhook")
+    sigbot.publish(report.events)
     assert ("referral_converted", "code") in tap.kinds(wang.id)

@@ -8,7 +8,7 @@ from bot.config.errors import ConfigError
 from bot.render import Renderer
 from bot.signals.matcher import Matcher, Where
 from bot.signals.rules import check_templates, load_tags, parse_tags
-from tests.test_signals_kit import REPO
+from tests.signals_kit import REPO
 
 
 def rules(text: str) -> Matcher:

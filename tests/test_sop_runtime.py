@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
-from bot.sop.service import SopService
-from bot.store.models import ContactEvent, OutboxMessage, Room, SopRun
+from bot.sop.runtime.service import SopService
+from bot.store.models import ContactEvent, OutboxMessage, Room, SopRun, TierChange
+from tests.sop_support import write_files
 from tests.support import TestBot, make_settings, sqlite_database
-from tests.test_sop_support import write_files
 
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 
@@ -111,7 +111,7 @@ class SopBot:
     @property
     def service(self) -> SopService:
         assert self.bot is not None
-        return next(c for c in self.bot.daemon.components if isinstance(c, SopService))
+        return self.bot.daemon.services.sop
 
     def tick(self) -> list:
         assert self.bot is not None
@@ -308,8 +308,8 @@ def test_scheduler_jobs_use_explicit_weekday_numbers(sopbot: SopBot) -> None:
 
 
 def test_second_scheduler_plans_nothing_twice(sopbot: SopBot) -> None:
-    from bot.sop.fanout import Decision
-    from bot.sop.runs import execute
+    from bot.sop.runtime.ledger import RunDecision
+    from bot.sop.runtime.occurrences import execute
 
     sopbot.clock.set(START + timedelta(hours=1))
     sopbot.tick()
@@ -322,7 +322,7 @@ def test_second_scheduler_plans_nothing_twice(sopbot: SopBot) -> None:
         sop,
         sop.steps[0],
         START + timedelta(hours=1),
-        Decision.RAN,
+        RunDecision.RAN,
         sopbot.clock.now(),
     )
     assert again.decision is None
@@ -330,8 +330,8 @@ def test_second_scheduler_plans_nothing_twice(sopbot: SopBot) -> None:
 
 
 def test_plan_counts_match_what_the_daemon_plans(sopbot: SopBot) -> None:
-    from bot.sop.audience import load_directory
-    from bot.sop.plan import plan
+    from bot.sop.runtime.audience import load_directory
+    from bot.sop.views.plan import plan
 
     sopset = sopbot.service.sopset
     assert sopset is not None
@@ -346,3 +346,45 @@ def test_plan_counts_match_what_the_daemon_plans(sopbot: SopBot) -> None:
         sopbot.tick()
     assert len(sopbot.outbox("daily")) == daily.total
     assert len(sopbot.outbox("weekly")) == planned[("weekly", "plan")].total
+
+
+def test_tiers_read_from_wechat_tags_count_except_where_a_contact_starts(tmp_path: Path) -> None:
+    """The first sync places the demo's tagged KOCs at 品牌KOC: that is where they start, not
+    news, so KOC care does not fire (the moves are in the history). A later WeChat tag on a
+    contact sopbot already knows is a tier change like any other: KOC care fires."""
+    files = {
+        "sop/koc.yaml": """
+            id: koc_care
+            name: KOC关怀
+            category: lifecycle
+            event: {kind: tier_changed, to: 品牌KOC}
+            steps:
+              - id: thanks
+                after: 0
+                template: koc_thanks
+        """,
+        "templates/default/koc_thanks.j2": "{{ contact.name }}，感谢你一直推荐我们",
+    }
+    write_files(tmp_path / "project", files)
+    bot = SopBot(tmp_path, FrozenClock(START)).start()
+    try:
+        kocs = [c for c in bot.bot.contacts() if c.tier == "koc"]  # type: ignore[union-attr]
+        assert len(kocs) == 4
+        with bot.database.session(read_only=True) as s:
+            moves = s.execute(select(TierChange).where(TierChange.to_tier == "koc")).scalars().all()
+            assert {m.contact_id for m in moves} == {c.id for c in kocs}  # recorded, with the cause
+            assert all(m.cause.startswith("微信标签：品牌KOC") and m.evidence_ref == "initial" for m in moves)
+        bot.tick()
+        assert bot.outbox("koc_care") == []
+        # later, the operator tags a known customer 品牌KOC in WeChat; the next sync sees it
+        assert bot.bot is not None
+        lin = bot.bot.contact("wxid_lin_xiaoyu")
+        bot.bot.run(bot.bot.transport.add_tag("wxid_lin_xiaoyu", "品牌KOC"))
+        bot.bot.run(bot.bot.transport.start(bot.bot.daemon.accounts["main"].pipeline.submit))
+        bot.bot.settle()
+        assert bot.bot.contact("wxid_lin_xiaoyu").tier == "koc"
+        [row] = bot.outbox("koc_care")
+        assert row.contact_id == lin.id and row.payload[0]["text"] == "林小雨，感谢你一直推荐我们"
+    finally:
+        bot.stop()
+        bot._db_cm.__exit__(None, None, None)

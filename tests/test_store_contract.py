@@ -9,8 +9,13 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot.config.settings import TierSettings
+from bot.recorder import writes as w
+from bot.signals import taglib
+from bot.signals.tiers import TierPolicy, recompute
 from bot.store import Database
 from bot.store import directory as d
+from bot.store.eventlog import EventLog
 from bot.store.migrate import current_revision, head_revision, upgrade
 from bot.store.models import (
     Contact,
@@ -42,9 +47,9 @@ def test_schema_is_at_head_and_upgrade_is_idempotent(database: Database) -> None
 def test_contact_upsert_keeps_one_row_and_refreshes_fields(database: Database) -> None:
     add_account(database)
     with database.session() as s:
-        first = d.upsert_contact(s, "main", FANG, NOW)
+        first = w.upsert_contact(s, "main", FANG, NOW)
     with database.session() as s:
-        again = d.upsert_contact(
+        again = w.upsert_contact(
             s, "main", ContactInfo("wxid_wang_fang", "王芳🌸", alias="杭州王姐"), NOW + timedelta(hours=1)
         )
     assert first == again
@@ -59,8 +64,8 @@ def test_contact_upsert_keeps_one_row_and_refreshes_fields(database: Database) -
 def test_a_room_member_view_never_downgrades_a_friend(database: Database) -> None:
     add_account(database)
     with database.session() as s:
-        contact_id = d.upsert_contact(s, "main", FANG, NOW)
-        d.upsert_contact(s, "main", ContactInfo("wxid_wang_fang", "王芳", is_friend=False), NOW)
+        contact_id = w.upsert_contact(s, "main", FANG, NOW)
+        w.upsert_contact(s, "main", ContactInfo("wxid_wang_fang", "王芳", is_friend=False), NOW)
     with database.session(read_only=True) as s:
         assert s.get(Contact, contact_id).is_friend is True
 
@@ -69,7 +74,7 @@ def test_timestamps_come_back_as_utc_whatever_zone_went_in(database: Database) -
     add_account(database)
     shanghai = timezone(timedelta(hours=8))
     with database.session() as s:
-        contact_id = d.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0, tzinfo=shanghai))
+        contact_id = w.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0, tzinfo=shanghai))
     with database.session(read_only=True) as s:
         assert s.get(Contact, contact_id).first_seen_at == NOW
         assert s.get(Contact, contact_id).first_seen_at.tzinfo == UTC
@@ -78,7 +83,7 @@ def test_timestamps_come_back_as_utc_whatever_zone_went_in(database: Database) -
 def test_naive_datetimes_are_refused(database: Database) -> None:
     add_account(database)
     with pytest.raises(Exception, match="timezone-aware"), database.session() as s:
-        d.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0))
+        w.upsert_contact(s, "main", FANG, datetime(2026, 11, 24, 10, 0))
 
 
 def test_an_inbound_message_is_stored_once(database: Database) -> None:
@@ -86,10 +91,10 @@ def test_an_inbound_message_is_stored_once(database: Database) -> None:
     room = RoomInfo("10002@chatroom", "【精英会员群】小美VIP会员专享", member_wxids=("wxid_wang_fang",))
     message = Message("m-1", FANG, MessageKind.TEXT, "上新了吗？", NOW, room=room)
     with database.session() as s:
-        contact_id = d.upsert_contact(s, "main", FANG, NOW)
-        room_id = d.upsert_room(s, "main", room, NOW)
-        assert d.record_message(s, "main", message, contact_id, room_id, NOW) is not None
-        assert d.record_message(s, "main", message, contact_id, room_id, NOW) is None
+        contact_id = w.upsert_contact(s, "main", FANG, NOW)
+        room_id = w.upsert_room(s, "main", room, NOW)
+        assert w.record_message(s, "main", message, contact_id, room_id, NOW) is not None
+        assert w.record_message(s, "main", message, contact_id, room_id, NOW) is None
     with database.session(read_only=True) as s:
         stored = s.execute(select(InboundMessage)).scalars().all()
         assert [(m.text, m.room_id, m.kind) for m in stored] == [("上新了吗？", room_id, "text")]
@@ -101,10 +106,10 @@ def test_room_members_remember_inviter_and_leaving(database: Database) -> None:
     newcomer = ContactInfo("wxid_new_fang", "方琳", is_friend=False)
     room = RoomInfo("10001@chatroom", "基础客户群")
     with database.session() as s:
-        room_id = d.upsert_room(s, "main", room, NOW)
-        contact_id = d.upsert_contact(s, "main", newcomer, NOW)
-        d.record_member(s, room_id, newcomer, contact_id, joined_at=NOW, inviter_wxid="wxid_wang_fang")
-        d.record_member(s, room_id, newcomer, contact_id, joined_at=None)  # a later sync
+        room_id = w.upsert_room(s, "main", room, NOW)
+        contact_id = w.upsert_contact(s, "main", newcomer, NOW)
+        w.record_member(s, room_id, newcomer, contact_id, joined_at=NOW, inviter_wxid="wxid_wang_fang")
+        w.record_member(s, room_id, newcomer, contact_id, joined_at=None)  # a later sync
         d.record_member_left(s, room_id, "wxid_new_fang", NOW + timedelta(days=2))
     with database.session(read_only=True) as s:
         member = s.get(RoomMember, (room_id, "wxid_new_fang"))
@@ -116,11 +121,15 @@ def test_room_members_remember_inviter_and_leaving(database: Database) -> None:
 
 
 def test_tags_keep_their_first_evidence_and_tiers_their_history(database: Database) -> None:
+    # the one writer for tags and tiers records an event for every change, and only for a change
     add_account(database)
+    policy = TierPolicy.from_settings(TierSettings())
     with database.session() as s:
-        contact_id = d.upsert_contact(s, "main", FANG, NOW)
-        assert d.tag_contact(
+        events = EventLog(s)
+        contact_id = w.upsert_contact(s, "main", FANG, NOW)
+        assert taglib.add_tag(
             s,
+            events,
             contact_id,
             "新品关注型",
             source="rule",
@@ -128,23 +137,37 @@ def test_tags_keep_their_first_evidence_and_tiers_their_history(database: Databa
             evidence="上新了吗？",
             evidence_ref="message:1",
         )
-        assert not d.tag_contact(
-            s, contact_id, "新品关注型", source="rule", now=NOW, evidence="新款什么时候到"
+        assert not taglib.add_tag(
+            s, events, contact_id, "新品关注型", source="rule", now=NOW, evidence="新款什么时候到"
         )
-        assert d.set_tier(s, contact_id, "customer", cause="order A1", now=NOW)
-        assert not d.set_tier(s, contact_id, "customer", cause="order A1 again", now=NOW)
-        assert d.set_tier(s, contact_id, "repeat", cause="order A2", now=NOW + timedelta(days=3))
-    with database.session(read_only=True) as s:
-        link = s.execute(select(ContactTag)).scalar_one()
-        assert (link.source, link.evidence, link.evidence_ref) == ("rule", "上新了吗？", "message:1")
-        history = s.execute(select(TierChange).order_by(TierChange.id)).scalars().all()
-        assert [(h.from_tier, h.to_tier, h.cause) for h in history] == [
-            ("basic", "customer", "order A1"),
-            ("customer", "repeat", "order A2"),
+        taglib.add_tag(s, events, contact_id, "已购会员", source="wechat", now=NOW)
+        assert [m.to_tier for m in recompute(s, policy, NOW, events, contact_ids=[contact_id])] == [
+            "customer"
         ]
+        assert recompute(s, policy, NOW, events, contact_ids=[contact_id]) == []
+        taglib.add_tag(s, events, contact_id, "复购会员", source="wechat", now=NOW)
+        recompute(s, policy, NOW + timedelta(days=3), events, contact_ids=[contact_id], trigger="订单 A2")
+        events.flush()
+        kinds = [(e.kind.value, e.detail) for e in events.events]
+    assert kinds == [
+        ("tag_added", "新品关注型"), ("tag_added", "已购会员"), ("tier_changed", "customer"),
+        ("tag_added", "复购会员"), ("tier_changed", "repeat"),
+    ]  # fmt: skip
+    with database.session(read_only=True) as s:
+        first = (
+            s.execute(select(ContactTag).order_by(ContactTag.added_at, ContactTag.tag_id)).scalars().first()
+        )
+        assert (first.source, first.evidence, first.evidence_ref) == ("rule", "上新了吗？", "message:1")
+        history = s.execute(select(TierChange).order_by(TierChange.id)).scalars().all()
+        assert [(h.from_tier, h.to_tier) for h in history] == [("basic", "customer"), ("customer", "repeat")]
+        assert history[1].cause.startswith("订单 A2：复购会员")
+        stored = s.execute(select(ContactEvent.kind).order_by(ContactEvent.id)).scalars().all()
+        assert stored == [kind for kind, _ in kinds]
     with database.session(read_only=True) as s:
         rows = d.list_contacts(s)
-    assert [(r.name, r.tier, r.tags) for r in rows] == [("王芳", "repeat", ("新品关注型",))]
+    assert [(r.name, r.tier, r.tags) for r in rows] == [
+        ("王芳", "repeat", ("复购会员", "已购会员", "新品关注型"))
+    ]
 
 
 def test_foreign_keys_are_enforced(database: Database) -> None:

@@ -13,6 +13,7 @@ from bot.clock import FrozenClock
 from bot.config.errors import ConfigError
 from bot.config.settings import Settings, TierSettings
 from bot.orders.model import OrderIn
+from bot.recorder import writes as w
 from bot.signals.engine import SignalEngine
 from bot.signals.rules import TagsFile
 from bot.signals.tiers import Facts, TierPolicy
@@ -81,7 +82,7 @@ def _setup(database: Database, clock: FrozenClock, count: int) -> None:
     with database.session() as session:
         d.ensure_account(session, "main", name="main", transport="sandbox", now=clock.now())
         for n in range(count):
-            d.upsert_contact(session, "main", ContactInfo(f"wxid_{n}", f"客户{n}"), clock.now())
+            w.upsert_contact(session, "main", ContactInfo(f"wxid_{n}", f"客户{n}"), clock.now())
 
 
 def _engine(tmp_path: Path, database: Database, clock: FrozenClock) -> SignalEngine:

@@ -15,10 +15,9 @@ from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
 from bot.store.models import ContactEvent, Order
-from bot.webhook.component import WebhookComponent
 from bot.webhook.server import sign
+from tests.signals_kit import EventTap, make_project, running_bot
 from tests.support import TestBot, sqlite_database
-from tests.test_signals_kit import EventTap, make_project, running_bot
 
 SECRET = b"s3cret-for-tests"
 ORDER = {
@@ -39,7 +38,7 @@ def hookbot(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch)
 
 
 def port_of(bot: TestBot) -> int:
-    component = next(c for c in bot.daemon.components if isinstance(c, WebhookComponent))
+    component = bot.daemon.services.webhook
     assert component.server is not None
     return component.server.port
 

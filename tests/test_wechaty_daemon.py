@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.clock import FrozenClock
 from bot.config.settings import Settings
 from bot.delivery.outbox import PlannedMessage, enqueue, recipient_ref, sop_key
+from bot.policies import Origin
 from bot.store import Database
 from bot.store.models import Account, Contact, ContactEvent, InboundMessage, Room, RoomMember, WechatIdentity
 from bot.wechat.transport import ConnectError
@@ -76,7 +77,7 @@ class WechatyBot:
         message = PlannedMessage(
             key=sop_key("group", "notice", "2026-11-24", recipient_ref(room_id=room_id)),
             account_id="main",
-            origin="sop",
+            origin=Origin.SOP,
             parts=[Text(text)],
             not_before=T0,
             room_id=room_id,
@@ -209,7 +210,9 @@ def test_a_friend_request_is_accepted_and_recorded_with_its_hello(wbot: WechatyB
 
 def test_a_qr_scan_is_shown_and_saved(wbot: WechatyBot, capsys: pytest.CaptureFixture[str]) -> None:
     seen: list[Any] = []
-    wbot.bot.daemon.accounts["main"].dispatcher.subscribe(ScanRequired, _append_to(seen))
+    wbot.bot.daemon.accounts["main"].pipeline.observe(
+        lambda event: seen.append(event) if isinstance(event, ScanRequired) else None
+    )
     wbot.gateway.post("/scan", qrcode="https://login.weixin.qq.com/l/sopbot-test", status=2)
     wait_for(lambda: seen, what="ScanRequired")
     assert (seen[0].qrcode, seen[0].status) == ("https://login.weixin.qq.com/l/sopbot-test", "waiting")
@@ -369,13 +372,6 @@ def _contact(wxid: str) -> Any:
     return Target.contact(wxid)
 
 
-def _append_to(seen: list[Any]) -> Any:
-    async def append(event: Any) -> None:
-        seen.append(event)
-
-    return append
-
-
 def _inbound_accounts(db: Database) -> set[str]:
     with db.session(read_only=True) as s:
         return {m.account_id for m in s.execute(select(InboundMessage)).scalars()}
@@ -388,7 +384,78 @@ def _relogin(wbot: WechatyBot) -> None:
     wbot.gateway.post("/login")
     wait_for(lambda: _count_logins(wbot) > logins, what="a new login")
     wait_for(lambda: wbot.transport.online, what="online")
+    wbot.bot.settle()  # the login's contact sync
 
 
 def _count_logins(wbot: WechatyBot) -> int:
     return wbot.transport.login_count
+
+
+def test_the_gateway_answers_health_pings_during_a_large_fan_out(
+    own_gateway: Gateway, tmp_path: Path
+) -> None:
+    """The event loop never waits on the database: while one SOP step fans out to 30,000
+    contacts and the delivery worker drains the outbox, the transport's health pings (one a
+    second, each given a second to be answered) keep being answered."""
+    import asyncio
+    import textwrap
+
+    from sqlalchemy import insert
+
+    from bot.sop.authoring.loader import load_sop_set
+    from bot.sop.runtime.ledger import RunDecision
+    from bot.sop.runtime.occurrences import execute
+
+    sop_dir = tmp_path / "fanout"
+    (sop_dir / "sop").mkdir(parents=True)
+    (sop_dir / "templates" / "default").mkdir(parents=True)
+    (sop_dir / "sop" / "blast.yaml").write_text(
+        textwrap.dedent("""
+            id: blast
+            name: 大促
+            steps:
+              - id: all
+                daily: "10:00"
+                template: blast
+        """),
+        encoding="utf-8",
+    )
+    (sop_dir / "templates" / "default" / "blast.j2").write_text(
+        "{{ contact.display_name }}，双12 会员价", encoding="utf-8"
+    )
+    with sqlite_database(tmp_path) as db:
+        wbot = WechatyBot(own_gateway, tmp_path, db, health_interval=1.0).start()
+        try:
+            with db.session() as s:
+                s.execute(
+                    insert(Contact),
+                    [{"account_id": "main", "wxid": f"wxid_fan_{n}", "name": f"客户{n}", "is_friend": True,
+                      "tier": "basic", "blocked": False, "opted_out": False} for n in range(30_000)],
+                )  # fmt: skip
+            sopset = load_sop_set(sop_dir / "sop", sop_dir / "templates", wbot.bot.settings.tz)
+            sop = sopset.sops["blast"]
+            transport = wbot.transport
+            answered, missed, reconnects = (
+                transport.answered_pings,
+                transport.missed_pings,
+                transport.reconnects,
+            )
+
+            async def fan_out_while_draining() -> tuple[int, int]:
+                work = asyncio.ensure_future(
+                    asyncio.to_thread(execute, db, sopset, sop, sop.steps[0], T0, RunDecision.RAN, T0)
+                )
+                steps = 0
+                while not work.done():
+                    await wbot.bot.worker.step("main")  # sends to the gateway (unknown ids: skipped)
+                    steps += 1
+                    await asyncio.sleep(0)
+                return (await work).planned, steps
+
+            planned, steps = wbot.bot.run(fan_out_while_draining())
+            assert planned >= 30_000 and steps > 0
+            assert transport.missed_pings == missed and transport.reconnects == reconnects
+            assert transport.answered_pings - answered >= 2, "no ping was answered during the fan-out"
+            assert transport.online
+        finally:
+            wbot.close()

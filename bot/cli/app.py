@@ -54,7 +54,7 @@ def run(ctx: typer.Context) -> None:
     from bot.clock import SystemClock
     from bot.daemon import Daemon
     from bot.logs import setup_logging
-    from bot.sop.check import check_all
+    from bot.sop.authoring.check import check_all
     from bot.store.schema import SchemaOutOfDate
     from bot.wechat.transport import ConnectError
 
@@ -69,9 +69,11 @@ def run(ctx: typer.Context) -> None:
         fail(f"{len(issues)} problem(s) in the SOP, template or tag files; nothing was started")
     setup_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(Daemon(settings).run_forever())
+        code = asyncio.run(Daemon(settings).run_forever())
     except (SchemaOutOfDate, ConnectError) as error:
         fail(str(error))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

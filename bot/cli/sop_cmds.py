@@ -12,13 +12,13 @@ import typer
 from bot.cli.context import CliState, fail
 from bot.clock import SystemClock
 from bot.config.settings import Settings
-from bot.sop.audience import ContactRecord, Directory, RoomRecord, load_directory
-from bot.sop.check import check_all, load_checked
-from bot.sop.loader import SopSet
-from bot.sop.plan import PlanEntry, plan
-from bot.sop.preview import preview
-from bot.sop.template_check import template_files
-from bot.sop.units import WEEKDAY_CN
+from bot.config.units import WEEKDAY_CN
+from bot.sop.authoring.check import check_all, load_checked
+from bot.sop.authoring.loader import SopSet
+from bot.sop.authoring.template_check import template_files
+from bot.sop.runtime.audience import ContactRecord, Directory, RoomRecord, load_directory
+from bot.sop.views.plan import PlanEntry, plan
+from bot.sop.views.preview import preview
 from bot.store import Database
 from bot.store.migrate import current_revision
 

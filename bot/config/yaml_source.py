@@ -10,7 +10,6 @@ them. A key given twice in one mapping is an error, not a silent override.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,10 +142,3 @@ def load_yaml(path: Path, root: Path | None = None) -> YamlDocument:
     except OSError as error:
         raise ConfigError([ConfigIssue(shown, None, "", f"cannot read: {error.strerror}")]) from None
     return parse_yaml(text, shown)
-
-
-def collect(issues: Iterable[ConfigIssue]) -> None:
-    """Raise one ConfigError with all issues, if there are any."""
-    found = list(issues)
-    if found:
-        raise ConfigError(found)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from bot.delivery import control, ledger
-from bot.delivery.outbox import Category, PlannedMessage, enqueue
-from bot.delivery.worker import DeliveryWorker
-from bot.runtime import AccountRuntime, BotContext
+from bot.delivery.outbox import PlannedMessage, enqueue
+from bot.events import Outcome
+from bot.policies import Category, Origin
+from bot.runtime import BotContext
 from bot.store import directory as d
 from bot.wechat.types import MessageReceived, Text
 
@@ -26,49 +27,36 @@ STATE_NAMES = {
 
 
 class AdminCommands:
-    name = "admin-commands"
+    """A stage of every account's pipeline (after the recorder): a unit of work per message."""
 
-    def __init__(self, context: BotContext, worker: DeliveryWorker) -> None:
+    def __init__(self, context: BotContext) -> None:
         self.context = context
-        self.worker = worker
         self.admins = frozenset(context.settings.delivery.admins)
 
-    def attach(self, account: AccountRuntime) -> None:
-        async def on_message(event: MessageReceived) -> None:
-            await self.handle(account, event)
-
-        account.dispatcher.subscribe(MessageReceived, on_message)
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def handle(self, account: AccountRuntime, event: MessageReceived) -> None:
+    def command(self, event: MessageReceived) -> Outcome | None:
         message = event.message
         text = message.text.strip()
         if not text.startswith("#") or message.room is not None:
-            return
+            return None
         if message.talker.wxid not in self.admins:
             log.debug("ignored %r from %s: not an admin", text[:20], message.talker.name)
-            return
+            return None
         command, _, argument = text[1:].partition(" ")
-        reply = self.run(account.account_id, command.lower(), argument.strip(), message.talker.name)
+        reply = self.run(event.account_id, command.lower(), argument.strip(), message.talker.name)
         log.info("admin %s: #%s -> %s", message.talker.name, command, reply)
         now = self.context.clock.now()
         with self.context.database.session() as session:
-            contact_id = d.contact_id_for(session, account.account_id, message.talker.wxid)
+            contact_id = d.contact_id_for(session, event.account_id, message.talker.wxid)
             if contact_id is None:
-                return
-            key = f"admin:{account.account_id}:{message.msg_id}"
-            enqueue(
+                return None
+            key = f"admin:{event.account_id}:{message.msg_id}"
+            planned = enqueue(
                 session,
-                [PlannedMessage(key, account.account_id, "admin", [Text(reply)], now, contact_id=contact_id,
+                [PlannedMessage(key, event.account_id, Origin.ADMIN, [Text(reply)], now, contact_id=contact_id,
                                 category=Category.REPLY, priority=100)],
                 now,
             )  # fmt: skip
-        self.worker.wake()
+        return Outcome(planned=planned, halt=True)  # a command is not a customer's message
 
     def run(self, account_id: str, command: str, argument: str, who: str) -> str:
         now = self.context.clock.now()

@@ -20,14 +20,15 @@ from bot.delivery.outbox import OutboxState
 from bot.delivery.policy import (
     Candidate,
     Counts,
-    Decision,
     Recipient,
     Rules,
+    Ruling,
     Verdict,
     decide,
     is_capped,
     local_day_start,
 )
+from bot.policies import Category, Guarantee, Origin, QuietPolicy
 from bot.store.models import Contact, OutboxMessage, Room
 
 T = OutboxMessage.__table__
@@ -47,8 +48,8 @@ class Claimed:
     payload: list[dict[str, Any]]
     parts_sent: int
     attempts: int
-    guarantee: str
-    category: str
+    guarantee: Guarantee
+    category: Category
     target_wxid: str = ""
     target_name: str = ""
 
@@ -109,7 +110,7 @@ def _recipients(session: Session, rows: Sequence[Any]) -> _Recipients:
 def _claimed(row: Any, recipients: _Recipients, attempts: int) -> Claimed:
     return Claimed(
         row.id, row.key, row.account_id, row.contact_id, row.room_id, row.payload or [], row.parts_sent,
-        attempts, row.guarantee, row.category, recipients.wxid(row.contact_id, row.room_id),
+        attempts, Guarantee(row.guarantee), Category(row.category), recipients.wxid(row.contact_id, row.room_id),
         recipients.name(row.contact_id, row.room_id),
     )  # fmt: skip
 
@@ -124,11 +125,11 @@ def _sent_since(column: Any, ids: set[int], since: datetime, categories: Sequenc
 
 
 def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) -> dict[str, Any]:
-    capped = ["marketing"] if rules.lifecycle_exempt else ["marketing", "lifecycle"]
+    capped = [Category.MARKETING] if rules.lifecycle_exempt else [Category.MARKETING, Category.LIFECYCLE]
     day_start = local_day_start(now, rules.tz)
     day_end = day_start + timedelta(days=1)
     contact_ids = {r.contact_id for r in rows if r.contact_id is not None and r.category in capped}
-    room_ids = {r.room_id for r in rows if r.room_id is not None and r.category != "reply"}
+    room_ids = {r.room_id for r in rows if r.room_id is not None and r.category != Category.REPLY}
     today: Counter[int] = Counter()
     week: Counter[int] = Counter()
     rooms_today: Counter[int] = Counter()
@@ -152,14 +153,14 @@ def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) 
         rooms_today.update(
             dict(
                 session.execute(
-                    _sent_since(T.c.room_id, room_ids, day_start, ["marketing", "lifecycle"])
+                    _sent_since(T.c.room_id, room_ids, day_start, [Category.MARKETING, Category.LIFECYCLE])
                 ).all()
             )
         )
     return {"today": today, "week": week, "rooms_today": rooms_today, "pending": pending}
 
 
-def claim(
+def claim_due(
     session: Session,
     account_id: str,
     now: datetime,
@@ -168,7 +169,7 @@ def claim(
     rules: Rules,
     *,
     scan: int = 1000,
-    origins: Sequence[str] | None = None,
+    origins: Sequence[Origin] | None = None,
 ) -> ClaimResult:
     """Look at up to `scan` due rows of the account in priority order, decide each, and claim
     up to `limit` to send; rows to skip or defer are settled on the way."""
@@ -191,7 +192,7 @@ def claim(
         if len(result.claimed) >= limit:
             break
         candidate = Candidate(
-            row.category, row.priority, row.quiet_policy, row.expires_at, row.room_id is not None
+            Category(row.category), row.priority, QuietPolicy(row.quiet_policy), row.expires_at, row.room_id is not None
         )
         if candidate.to_room:
             recipient = recipients.rooms.get(row.room_id, Recipient(False))
@@ -203,7 +204,7 @@ def claim(
                 pending[row.priority] -= 1  # this row is no longer waiting, whatever is decided
             higher = sum(n for p, n in pending.items() if p > row.priority)
             seen = Counts(counts["today"][row.contact_id], counts["week"][row.contact_id], higher)
-        decision: Decision = decide(candidate, recipient, seen, now, rules)
+        decision: Ruling = decide(candidate, recipient, seen, now, rules)
         if decision.verdict is Verdict.SKIP:
             result.skipped.append((row.id, decision.reason))
         elif decision.verdict is Verdict.DEFER:
@@ -211,7 +212,7 @@ def claim(
             result.deferred.append((row.id, decision.until, decision.reason))
         else:
             if candidate.to_room:
-                counts["rooms_today"][row.room_id] += candidate.category != "reply"
+                counts["rooms_today"][row.room_id] += candidate.category is not Category.REPLY
             elif is_capped(candidate, rules):
                 counts["today"][row.contact_id] += 1
                 counts["week"][row.contact_id] += 1

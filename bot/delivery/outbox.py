@@ -11,17 +11,10 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from bot.delivery.payload import to_json
+from bot.policies import Category, Guarantee, Origin, QuietPolicy
 from bot.store.models import OutboxMessage
 from bot.store.upsert import insert_new
 from bot.wechat.types import Content
-
-
-class Category(StrEnum):
-    """Marketing messages count against per-contact caps; lifecycle and reply can be exempt."""
-
-    MARKETING = "marketing"
-    LIFECYCLE = "lifecycle"
-    REPLY = "reply"
 
 
 class OutboxState(StrEnum):
@@ -55,7 +48,7 @@ class PlannedMessage:
 
     key: str
     account_id: str
-    origin: str  # sop | reply | welcome | manual
+    origin: Origin
     parts: Sequence[Content]
     not_before: datetime
     contact_id: int | None = None
@@ -65,8 +58,8 @@ class PlannedMessage:
     sop_id: str | None = None
     step_id: str | None = None
     occurrence: str | None = None
-    quiet_policy: str = "wait"  # inside quiet hours: wait for them to end, or skip
-    guarantee: str = "at_most_once"  # after a crash mid-send: at_most_once | at_least_once
+    quiet_policy: QuietPolicy = QuietPolicy.WAIT
+    guarantee: Guarantee = Guarantee.AT_MOST_ONCE
     expires_at: datetime | None = None  # not sent by then: skipped
 
 
@@ -89,20 +82,20 @@ def enqueue(session: Session, messages: Iterable[PlannedMessage], now: datetime,
             {
                 "key": message.key,
                 "account_id": message.account_id,
-                "origin": message.origin,
+                "origin": Origin(message.origin).value,
                 "sop_id": message.sop_id,
                 "step_id": message.step_id,
                 "occurrence": message.occurrence,
                 "contact_id": message.contact_id,
                 "room_id": message.room_id,
-                "category": message.category.value,
+                "category": Category(message.category).value,
                 "priority": message.priority,
                 "payload": to_json(message.parts),
                 "state": OutboxState.PLANNED.value,
                 "attempts": 0,
                 "not_before": message.not_before,
-                "quiet_policy": message.quiet_policy,
-                "guarantee": message.guarantee,
+                "quiet_policy": QuietPolicy(message.quiet_policy).value,
+                "guarantee": Guarantee(message.guarantee).value,
                 "expires_at": message.expires_at,
                 "parts_sent": 0,
                 "created_at": now,

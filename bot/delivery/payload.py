@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.text import excerpt
 from bot.wechat.types import Content, Image, LinkCard, Text
 
 
@@ -62,5 +63,4 @@ def summary(parts: Sequence[dict[str, Any]], limit: int = 40) -> str:
             texts.append("[图片]")
         else:
             texts.append(f"[链接] {item.get('title', '')}")
-    flat = " / ".join(" ".join(t.split()) for t in texts)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return excerpt(" / ".join(" ".join(t.split()) for t in texts), limit)

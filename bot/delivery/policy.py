@@ -12,6 +12,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.config.settings import QuietHours
+from bot.policies import Category, QuietPolicy
 
 
 class Verdict(StrEnum):
@@ -21,21 +22,24 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class Ruling:
+    """What the rules decide for one planned message: send it, skip it (and why), or defer
+    it (until when, and why)."""
+
     verdict: Verdict
     reason: str = ""
     until: datetime | None = None
 
     @classmethod
-    def send(cls) -> Decision:
+    def send(cls) -> Ruling:
         return cls(Verdict.SEND)
 
     @classmethod
-    def skip(cls, reason: str) -> Decision:
+    def skip(cls, reason: str) -> Ruling:
         return cls(Verdict.SKIP, reason)
 
     @classmethod
-    def defer(cls, until: datetime, reason: str) -> Decision:
+    def defer(cls, until: datetime, reason: str) -> Ruling:
         return cls(Verdict.DEFER, reason, until)
 
 
@@ -54,9 +58,9 @@ class Rules:
 class Candidate:
     """What the rules need to know about a planned message."""
 
-    category: str  # marketing | lifecycle | reply
+    category: Category
     priority: int
-    quiet_policy: str  # wait | skip
+    quiet_policy: QuietPolicy
     expires_at: datetime | None
     to_room: bool
 
@@ -99,48 +103,48 @@ def in_quiet_hours(moment: datetime, rules: Rules) -> bool:
 
 def is_capped(candidate: Candidate, rules: Rules) -> bool:
     """Whether per-contact caps apply to this message."""
-    if candidate.category == "reply":
+    if candidate.category is Category.REPLY:
         return False
-    return not (candidate.category == "lifecycle" and rules.lifecycle_exempt)
+    return not (candidate.category is Category.LIFECYCLE and rules.lifecycle_exempt)
 
 
 def decide(
     candidate: Candidate, recipient: Recipient, counts: Counts, now: datetime, rules: Rules
-) -> Decision:
+) -> Ruling:
     if candidate.expires_at is not None and now >= candidate.expires_at:
-        return Decision.skip(f"expired at {candidate.expires_at.astimezone(rules.tz):%Y-%m-%d %H:%M}")
+        return Ruling.skip(f"expired at {candidate.expires_at.astimezone(rules.tz):%Y-%m-%d %H:%M}")
     if not recipient.found:
-        return Decision.skip("recipient no longer exists")
+        return Ruling.skip("recipient no longer exists")
     if candidate.to_room and recipient.dissolved:
-        return Decision.skip("group dissolved or the account left it")
+        return Ruling.skip("group dissolved or the account left it")
     if not candidate.to_room:
         if recipient.blocked:
-            return Decision.skip("contact deleted or blocked the account")
+            return Ruling.skip("contact deleted or blocked the account")
         if not recipient.is_friend:
-            return Decision.skip("not a friend: cannot message 1:1")
-        if recipient.opted_out and candidate.category != "reply":
-            return Decision.skip("contact opted out (退订)")
+            return Ruling.skip("not a friend: cannot message 1:1")
+        if recipient.opted_out and candidate.category is not Category.REPLY:
+            return Ruling.skip("contact opted out (退订)")
 
-    quiet_applies = candidate.category != "reply" or not rules.replies_in_quiet_hours
+    quiet_applies = candidate.category is not Category.REPLY or not rules.replies_in_quiet_hours
     if quiet_applies and in_quiet_hours(now, rules):
-        if candidate.quiet_policy == "skip":
-            return Decision.skip(f"inside quiet hours {rules.quiet}")
+        if candidate.quiet_policy is QuietPolicy.SKIP:
+            return Ruling.skip(f"inside quiet hours {rules.quiet}")
         until = quiet_end(now, rules)
         if candidate.expires_at is not None and until >= candidate.expires_at:
-            return Decision.skip(f"inside quiet hours {rules.quiet} until after it expires")
-        return Decision.defer(until, f"waiting for quiet hours {rules.quiet} to end")
+            return Ruling.skip(f"inside quiet hours {rules.quiet} until after it expires")
+        return Ruling.defer(until, f"waiting for quiet hours {rules.quiet} to end")
 
     if candidate.to_room:
-        if candidate.category != "reply" and counts.today >= rules.room_daily_cap:
-            return Decision.skip(f"group daily cap {rules.room_daily_cap} reached")
-        return Decision.send()
+        if candidate.category is not Category.REPLY and counts.today >= rules.room_daily_cap:
+            return Ruling.skip(f"group daily cap {rules.room_daily_cap} reached")
+        return Ruling.send()
 
     if is_capped(candidate, rules):
         daily, weekly = rules.contact_daily_cap, rules.contact_weekly_cap
         if counts.today >= daily:
-            return Decision.skip(f"contact daily cap {daily} reached")
+            return Ruling.skip(f"contact daily cap {daily} reached")
         if counts.week >= weekly:
-            return Decision.skip(f"contact weekly cap {weekly} reached")
+            return Ruling.skip(f"contact weekly cap {weekly} reached")
         if counts.today + counts.higher_priority_today >= daily:
-            return Decision.skip(f"contact daily cap {daily}: today's slots go to higher-priority messages")
-    return Decision.send()
+            return Ruling.skip(f"contact daily cap {daily}: today's slots go to higher-priority messages")
+    return Ruling.send()

@@ -1,5 +1,9 @@
 """The delivery worker: drains each account's outbox through its transport, at the
-account's pace, under the delivery rules, exactly once."""
+account's pace, under the delivery rules, exactly once.
+
+Each account has a lane (a supervised task). Every database step of a lane (the pause check,
+the claim, recording an outcome) is a short transaction in a worker thread: the event loop
+only waits on the transport."""
 
 from __future__ import annotations
 
@@ -21,8 +25,9 @@ from bot.delivery.outbox import OutboxState
 from bot.delivery.pacing import DAY, Pace, Pacer
 from bot.delivery.payload import from_json, summary
 from bot.delivery.policy import Rules
+from bot.policies import Guarantee, Origin
 from bot.runtime import AccountRuntime, BotContext
-from bot.store.models import Contact, Room
+from bot.store.models import Contact, DeliveryPause, Room
 from bot.wechat.transport import (
     DeliveryUncertainError,
     RecipientGoneError,
@@ -97,7 +102,7 @@ class Lane:
 
 
 class DeliveryWorker:
-    """A daemon component; tests drive it with `step()` and a frozen clock."""
+    """A daemon service; tests drive it with `step()` and a frozen clock."""
 
     name = "delivery"
 
@@ -109,42 +114,47 @@ class DeliveryWorker:
         self.rng = rng or random.Random()
         self.rules = rules_from(context.settings)
         self.lanes: dict[str, Lane] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._registered = False
 
-    # -- component --------------------------------------------------------------------
-
-    def attach(self, account: AccountRuntime) -> None:
-        now = self.context.clock.now()
-        with self.context.database.session(read_only=True) as session:
-            history = ledger.recent_sends(session, account.account_id, now - DAY)
-        pace = pace_for(account.settings, self.context.settings)
-        self.lanes[account.account_id] = Lane(account, Pacer(pace, self.rng, history))
+    # -- service ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        with self.context.database.session() as session:
-            control.register(session, self.worker_id, self.context.clock.now())
-        self._registered = True
+        await asyncio.to_thread(self._register)
+        for runtime in self.context.accounts.values():
+            pace = pace_for(runtime.settings, self.context.settings)
+            history = await asyncio.to_thread(self._recent_sends, runtime.account_id)
+            self.lanes[runtime.account_id] = Lane(runtime, Pacer(pace, self.rng, history))
         await self.recover()
         if self.context.background:
+            supervisor = self.context.supervisor
             for account_id in self.lanes:
-                self._tasks.append(
-                    asyncio.create_task(self._run_lane(account_id), name=f"delivery-{account_id}")
-                )
-            self._tasks.append(asyncio.create_task(self._heartbeat(), name="delivery-heartbeat"))
+                supervisor.spawn(
+                    f"delivery-{account_id}", lambda a=account_id: self._run_lane(a),  # type: ignore[misc]
+                    doing=f"sending account {account_id}'s outbox",
+                )  # fmt: skip
+            supervisor.spawn("delivery-heartbeat", self._heartbeat, doing="renewing the worker's lease")
         log.info("delivery worker %s started for %s", self.worker_id, ", ".join(self.lanes) or "no accounts")
 
     async def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        """The supervisor has stopped the lanes; take the worker off the registry."""
         if self._registered:
-            with self.context.database.session() as session:
-                control.unregister(session, self.worker_id)
-            self._registered = False
+            await asyncio.to_thread(self._unregister)
+
+    def _register(self) -> None:
+        with self.context.database.session() as session:
+            control.register(session, self.worker_id, self.context.clock.now())
+        self._registered = True
+
+    def _unregister(self) -> None:
+        with self.context.database.session() as session:
+            control.unregister(session, self.worker_id)
+        self._registered = False
+
+    def _recent_sends(self, account_id: str) -> list[datetime]:
+        now = self.context.clock.now()
+        with self.context.database.session(read_only=True) as session:
+            return ledger.recent_sends(session, account_id, now - DAY)
 
     def wake(self) -> None:
         """Something was just planned: look at the outbox now rather than at the next poll."""
@@ -153,36 +163,25 @@ class DeliveryWorker:
     # -- the loop ---------------------------------------------------------------------
 
     async def _run_lane(self, account_id: str) -> None:
-        while not self._stop.is_set():
-            try:
-                result = await self.step(account_id)
-            except Exception:
-                log.exception("delivery step for account %s failed; retrying shortly", account_id)
-                result = StepResult(wait=IDLE_POLL * 5)
-            busy = result.active
-            if busy and result.wait == 0:
+        while True:
+            result = await self.step(account_id)
+            if result.active and result.wait == 0:
                 continue
             await self._sleep(result.wait or IDLE_POLL)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
-        sleeper = asyncio.create_task(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper}, timeout=seconds)
-        finally:
-            sleeper.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _heartbeat(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), HEARTBEAT)  # wakes at once on stop
-            if self._stop.is_set():
-                return
-            try:
-                with self.context.database.session() as session:
-                    control.heartbeat(session, self.worker_id, self.context.clock.now())
-            except Exception:
-                log.exception("delivery heartbeat failed")
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            await asyncio.to_thread(self._beat)
+
+    def _beat(self) -> None:
+        with self.context.database.session() as session:
+            control.heartbeat(session, self.worker_id, self.context.clock.now())
 
     # -- one step -----------------------------------------------------------------------
 
@@ -191,9 +190,8 @@ class DeliveryWorker:
         lane = self.lanes[account_id]
         now = self.context.clock.now()
         result = StepResult()
-        with self.context.database.session(read_only=True) as session:
-            pause = control.pause_of(session, account_id)
-        origins: list[str] | None = None
+        pause = await asyncio.to_thread(self._pause_of, account_id)
+        origins: list[Origin] | None = None
         if pause is not None:
             if lane.last_pause != pause.reason:
                 log.warning(
@@ -203,7 +201,7 @@ class DeliveryWorker:
                 )
                 lane.last_pause = pause.reason
             result.paused, result.wait = pause.reason, IDLE_POLL * 2
-            origins = ["admin"]  # answers to the operator's own #commands still go out
+            origins = [Origin.ADMIN]  # answers to the operator's own #commands still go out
         else:
             lane.last_pause = None
         if not getattr(lane.transport, "online", True):
@@ -214,10 +212,7 @@ class DeliveryWorker:
             result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
             result.paced = True
             return result
-        with self.context.database.session() as session:
-            claim = ledger.claim(
-                session, account_id, now, min(allowance, BATCH), self.worker_id, self.rules, origins=origins
-            )
+        claim = await asyncio.to_thread(self._claim, account_id, now, min(allowance, BATCH), origins)
         result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
         for row_id, reason in claim.skipped:
             log.info("outbox %d skipped: %s", row_id, reason)
@@ -226,7 +221,8 @@ class DeliveryWorker:
             for index, row in enumerate(claim.claimed):
                 outcome = await self._send(lane, row)
                 if outcome is None:  # risk control: the account is paused now
-                    self._requeue(claim.claimed[index + 1 :], "account paused before this was sent")
+                    rest = claim.claimed[index + 1 :]
+                    await asyncio.to_thread(self._requeue, rest, "account paused before this was sent")
                     result.paused = "risk control"
                     break
                 if isinstance(outcome, tuple):
@@ -239,63 +235,83 @@ class DeliveryWorker:
                     result.skipped += outcome == "skipped"
                     result.unknown += outcome == "unknown"
         finally:
-            if sent:
-                with self.context.database.session() as session:
-                    ledger.mark_sent(session, sent)
+            if sent:  # in a thread, so it completes even if this task is being cancelled
+                await asyncio.to_thread(self._mark_sent, sent)
         result.sent = len(sent)
         return result
+
+    def _pause_of(self, account_id: str) -> DeliveryPause | None:
+        with self.context.database.session(read_only=True) as session:
+            return control.pause_of(session, account_id)
+
+    def _claim(self, account_id: str, now: datetime, limit: int, origins: list[Origin] | None) -> ledger.ClaimResult:
+        with self.context.database.session(background=True) as session:
+            return ledger.claim_due(session, account_id, now, limit, self.worker_id, self.rules, origins=origins)
+
+    def _mark_sent(self, sent: list[tuple[int, datetime, str | None, int]]) -> None:
+        with self.context.database.session(background=True) as session:
+            ledger.mark_sent(session, sent)
+
+    def _mark_progress(self, row_id: int, parts_sent: int) -> None:
+        with self.context.database.session() as session:
+            ledger.mark_progress(session, row_id, parts_sent, self.context.clock.now())
 
     async def _send(self, lane: Lane, row: Claimed) -> tuple[int, datetime, str | None, int] | str | None:
         """Send every remaining part of the row. Returns the sent tuple, or what happened."""
         target = Target(row.target_wxid, is_room=row.room_id is not None)
         parts = from_json(row.payload)
         msg_id: str | None = None
-        clock, database = self.context.clock, self.context.database
         index = row.parts_sent
         try:
             for index in range(row.parts_sent, len(parts)):
                 receipt = await lane.transport.send(target, parts[index], ref=f"{row.key}#{index}")
                 msg_id = receipt.msg_id or msg_id
                 if index < len(parts) - 1:
-                    with database.session() as session:
-                        ledger.mark_progress(session, row.id, index + 1, clock.now())
+                    await asyncio.to_thread(self._mark_progress, row.id, index + 1)
         except RiskControlError as error:
-            reason = f"risk control: {error}"
-            with database.session() as session:
-                control.pause(session, row.account_id, reason, "risk-control", clock.now())
-                ledger.set_state(
-                    session, [row.id], OutboxState.PLANNED, "account paused before this was sent", clock.now()
-                )
+            await asyncio.to_thread(self._pause_for_risk, row, f"risk control: {error}")
             log.error(
                 "account %s PAUSED after WeChat pushed back (%s). Check the account, then `sopbot resume --account %s`.",
                 row.account_id, error, row.account_id,
             )  # fmt: skip
             return None
         except RecipientGoneError as error:
-            with database.session() as session:
-                self._mark_gone(session, row)
-                ledger.set_state(session, [row.id], OutboxState.SKIPPED, str(error), clock.now())
+            await asyncio.to_thread(self._skip_gone, row, str(error))
             log.info("outbox %d skipped: %s", row.id, error)
             return "skipped"
         except DeliveryUncertainError as error:
             return await self._uncertain(lane, row, index, str(error))
         except (TransportError, OSError, TimeoutError) as error:
-            return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
+            return await asyncio.to_thread(self._retry_or_fail, row, f"{type(error).__name__}: {error}")
         except Exception as error:
             log.exception("unexpected error sending outbox row %d", row.id)
-            return self._retry_or_fail(row, f"{type(error).__name__}: {error}")
+            return await asyncio.to_thread(self._retry_or_fail, row, f"{type(error).__name__}: {error}")
         if log.isEnabledFor(logging.INFO):
             log.info("sent to %s: %s", row.target_name or row.target_wxid, summary(row.payload))
-        return (row.id, clock.now(), msg_id, len(parts))
+        return (row.id, self.context.clock.now(), msg_id, len(parts))
+
+    def _pause_for_risk(self, row: Claimed, reason: str) -> None:
+        now = self.context.clock.now()
+        with self.context.database.session() as session:
+            control.pause(session, row.account_id, reason, "risk-control", now)
+            ledger.set_state(session, [row.id], OutboxState.PLANNED, "account paused before this was sent", now)
+
+    def _skip_gone(self, row: Claimed, reason: str) -> None:
+        with self.context.database.session() as session:
+            self._mark_gone(session, row)
+            ledger.set_state(session, [row.id], OutboxState.SKIPPED, reason, self.context.clock.now())
 
     async def _uncertain(self, lane: Lane, row: Claimed, index: int, reason: str) -> str:
         """The call for part `index` was cut off: it may have been delivered."""
-        now = self.context.clock.now()
-        if row.guarantee == "at_least_once":
-            return self._retry_or_fail(row, f"delivery uncertain ({reason})")
+        if row.guarantee is Guarantee.AT_LEAST_ONCE:
+            return await asyncio.to_thread(self._retry_or_fail, row, f"delivery uncertain ({reason})")
         confirmed = await lane.transport.was_sent(f"{row.key}#{index}")
         if confirmed is False:
-            return self._retry_or_fail(row, f"not delivered ({reason})")
+            return await asyncio.to_thread(self._retry_or_fail, row, f"not delivered ({reason})")
+        return await asyncio.to_thread(self._record_uncertain, row, index, reason, confirmed)
+
+    def _record_uncertain(self, row: Claimed, index: int, reason: str, confirmed: bool | None) -> str:
+        now = self.context.clock.now()
         with self.context.database.session() as session:
             if confirmed:  # that part arrived; the rest is sent on the next try
                 ledger.mark_progress(session, row.id, index + 1, now)
@@ -349,15 +365,11 @@ class DeliveryWorker:
 
     async def recover(self) -> dict[str, int]:
         """Resolve rows left in `sending` by workers that died (see README: crash safety)."""
-        now = self.context.clock.now()
-        lease = timedelta(seconds=self.context.settings.delivery.lease)
-        with self.context.database.session(read_only=True) as session:
-            live = control.live_workers(session, now, lease) | {self.worker_id}
-            rows = ledger.orphaned(session, live, list(self.lanes))
+        rows = await asyncio.to_thread(self._orphans)
         outcome = {"sent": 0, "resent": 0, "unknown": 0}
         for row in rows:
             transport = self.lanes[row.account_id].transport
-            if row.guarantee == "at_least_once":
+            if row.guarantee is Guarantee.AT_LEAST_ONCE:
                 state, reason, key = (
                     OutboxState.PLANNED,
                     "worker died mid-send; sending again (at-least-once)",
@@ -366,8 +378,7 @@ class DeliveryWorker:
             else:
                 confirmed, parts_done = await self._confirm(transport, row)
                 if parts_done > row.parts_sent:
-                    with self.context.database.session() as session:
-                        ledger.mark_progress(session, row.id, parts_done, now)
+                    await asyncio.to_thread(self._mark_progress, row.id, parts_done)
                 if confirmed is True:
                     state, reason, key = OutboxState.SENT, "confirmed by WeChat after a restart", "sent"
                 elif confirmed is False:
@@ -382,10 +393,7 @@ class DeliveryWorker:
                         "worker died while sending and WeChat cannot confirm it: not resent (at-most-once)"
                     )
                     key = "unknown"
-            with self.context.database.session() as session:
-                ledger.set_state(session, [row.id], state, reason, now)
-                if state is OutboxState.SENT:
-                    ledger.mark_sent(session, [(row.id, now, None, len(row.payload))])
+            await asyncio.to_thread(self._settle_recovered, row, state, reason)
             outcome[key] += 1
         if rows:
             log.warning(
@@ -393,6 +401,20 @@ class DeliveryWorker:
                 len(rows), outcome["sent"], outcome["resent"], outcome["unknown"],
             )  # fmt: skip
         return outcome
+
+    def _orphans(self) -> list[Claimed]:
+        now = self.context.clock.now()
+        lease = timedelta(seconds=self.context.settings.delivery.lease)
+        with self.context.database.session(read_only=True) as session:
+            live = control.live_workers(session, now, lease) | {self.worker_id}
+            return ledger.orphaned(session, live, list(self.lanes))
+
+    def _settle_recovered(self, row: Claimed, state: OutboxState, reason: str) -> None:
+        now = self.context.clock.now()
+        with self.context.database.session() as session:
+            ledger.set_state(session, [row.id], state, reason, now)
+            if state is OutboxState.SENT:
+                ledger.mark_sent(session, [(row.id, now, None, len(row.payload))])
 
     @staticmethod
     async def _confirm(transport: Transport, row: Claimed) -> tuple[bool | None, int]:

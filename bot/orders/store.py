@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from bot.orders.model import PAID, OrderIn, normalize_phone
 from bot.store.models import Contact, Order
 
 
-class Outcome(StrEnum):
+class SaveOutcome(StrEnum):
     NEW = "new"
     UPDATED = "updated"
     REFUNDED = "refunded"  # refunded or cancelled now
@@ -59,7 +59,7 @@ def _by_written_phone(session: Session, phone: str | None, account: str | None) 
     return None
 
 
-def save_order(session: Session, order: OrderIn, *, source: str, now: datetime) -> tuple[Outcome, Order]:
+def save_order(session: Session, order: OrderIn, *, source: str, now: datetime) -> tuple[SaveOutcome, Order]:
     stored = session.get(
         Order, order.order_id, with_for_update=session.get_bind().dialect.name == "postgresql"
     )
@@ -84,13 +84,13 @@ def save_order(session: Session, order: OrderIn, *, source: str, now: datetime) 
         )
         session.add(stored)
         session.flush()
-        return Outcome.NEW, stored
+        return SaveOutcome.NEW, stored
     if stored.status != PAID:
-        return (Outcome.UNCHANGED if order.status == stored.status else Outcome.IGNORED), stored
+        return (SaveOutcome.UNCHANGED if order.status == stored.status else SaveOutcome.IGNORED), stored
     if order.status != PAID:
         stored.status = order.status
         stored.updated_at = now
-        return Outcome.REFUNDED, stored
+        return SaveOutcome.REFUNDED, stored
     changed = (
         stored.amount_cents != order.amount_cents
         or stored.discounted != order.discounted
@@ -98,10 +98,10 @@ def save_order(session: Session, order: OrderIn, *, source: str, now: datetime) 
         or stored.ordered_at != order.ordered_at
     )
     if not changed:
-        return Outcome.UNCHANGED, stored
+        return SaveOutcome.UNCHANGED, stored
     stored.amount_cents, stored.discounted = order.amount_cents, order.discounted
     stored.items, stored.ordered_at, stored.updated_at = items or None, order.ordered_at, now
-    return Outcome.UPDATED, stored
+    return SaveOutcome.UPDATED, stored
 
 
 def link_orphans(session: Session, contact_ids: Sequence[int]) -> list[Order]:
@@ -148,7 +148,3 @@ def relink_all(session: Session) -> list[Order]:
         if (found := find_buyer(session, wxid, phone, unionid, account))
     }
     return link_orphans(session, sorted(contact_ids))
-
-
-def mark_linked(session: Session, order_ids: Sequence[str], contact_id: int) -> None:
-    session.execute(update(Order).where(Order.order_id.in_(order_ids)).values(contact_id=contact_id))

@@ -13,17 +13,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot.delivery.outbox import Category, PlannedMessage, enqueue, reply_key
+from bot.config.units import format_duration
+from bot.delivery.outbox import PlannedMessage, enqueue, reply_key
 from bot.events import ContactEventKind
-from bot.recorder import excerpt
+from bot.policies import Category, Origin, QuietPolicy
 from bot.render import Renderer, RenderError
 from bot.signals import sql, taglib
-from bot.signals.eventlog import EventLog
 from bot.signals.matcher import Hit, Matcher, Where
 from bot.signals.rules import Action, Rule
-from bot.sop.units import format_duration
+from bot.store.eventlog import EventLog
 from bot.store.models import Contact, ContactTag, RuleHit
 from bot.store.upsert import insert_for
+from bot.text import excerpt
 from bot.wechat.types import Text
 
 log = logging.getLogger("bot.signals")
@@ -59,6 +60,7 @@ class Conversation:
     _new_tags: list[dict[str, object]] = field(default_factory=list)
     _history: dict[tuple[int, str], list[list[object]]] = field(default_factory=dict)  # [hit_at, fired]
     _prefetched: bool = False
+    planned: int = 0  # replies put in the outbox since the last reset
 
     def apply(self, session: Session, events: EventLog, said: Said, now: datetime) -> list[str]:
         """Run the rules on one message; returns the ids of the rules that fired. The hits
@@ -132,6 +134,7 @@ class Conversation:
         self._new_tags.clear()
         self._history.clear()
         self._prefetched = False
+        self.planned = 0
 
     @staticmethod
     def _seen(session: Session, said: Said) -> bool:
@@ -247,13 +250,13 @@ class Conversation:
         message = PlannedMessage(
             key=reply_key(rule.id, said.account_id, said.msg_id),
             account_id=said.account_id,
-            origin="reply",
+            origin=Origin.REPLY,
             parts=parts,
             not_before=now,
             contact_id=None if said.room_id is not None else said.contact_id,
             room_id=said.room_id,
             category=Category.REPLY,
-            quiet_policy="wait",
+            quiet_policy=QuietPolicy.WAIT,
             expires_at=now + timedelta(hours=12),  # an answer a day late is no answer
         )
-        enqueue(session, [message], now)
+        self.planned += enqueue(session, [message], now)

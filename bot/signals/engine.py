@@ -2,7 +2,7 @@
 a signal, updates tags, referrals and tiers, and returns the contact events to publish
 once the transaction has committed.
 
-The daemon's `SignalsComponent` calls it for transport events and webhook orders;
+The daemon's signals stage and services call it for transport events and webhook orders;
 `sopbot import-orders` calls it directly (its events are relayed by the daemon)."""
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from sqlmodel import Session
 
 from bot.clock import Clock
 from bot.config.settings import Settings
-from bot.events import ContactEventKind, ContactEventRecorded
+from bot.events import ContactEventKind, ContactEventRecorded, Outcome
 from bot.orders.model import PAID, OrderIn
-from bot.orders.store import Outcome, link_orphans, relink_all, save_order
-from bot.recorder import excerpt
+from bot.orders.store import SaveOutcome, link_orphans, relink_all, save_order
 from bot.render import Renderer
 from bot.signals import purchases, referrals, taglib
 from bot.signals.conversation import Conversation, Said
-from bot.signals.eventlog import EventLog
 from bot.signals.matcher import Matcher, Where
 from bot.signals.rules import TagsFile, load_tags
 from bot.signals.tiers import TierPolicy, recompute
 from bot.store import Database
+from bot.store.eventlog import EventLog
 from bot.store.models import Contact, Order, Room
+from bot.text import excerpt
 from bot.wechat.types import Message
 
 
@@ -42,7 +42,7 @@ class OrderReport:
     events: list[ContactEventRecorded] = field(default_factory=list)
     unknown_buyers: int = 0
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: SaveOutcome) -> int:
         return self.outcomes.get(outcome.value, 0)
 
 
@@ -89,7 +89,7 @@ class SignalEngine:
             message.talker.wxid,
         )  # fmt: skip
 
-    def on_messages(self, account_id: str, messages: Sequence[Message]) -> list[ContactEventRecorded]:
+    def on_messages(self, account_id: str, messages: Sequence[Message]) -> Outcome:
         """Rules for messages the recorder has stored; then the talkers' tiers."""
         now = self.clock.now()
         with self._talk, self.database.session() as session:
@@ -102,10 +102,11 @@ class SignalEngine:
                     continue
                 self.conversation.apply(session, events, said, now)
                 touched.append(said.contact_id)
+            planned = self.conversation.planned
             self.conversation.flush(session)
             last = excerpt(messages[-1].text) if messages else ""
             self.after_talk(session, events, touched, f"消息「{last}」")
-        return events.events
+        return Outcome(events.events, planned)
 
     def apply_said(self, session: Session, events: EventLog, items: Iterable[Said]) -> list[int]:
         """Lower-level: rules for already-resolved messages in the caller's transaction."""
@@ -132,7 +133,7 @@ class SignalEngine:
             for order in orders:
                 outcome, stored = save_order(session, order, source=source, now=now)
                 report.outcomes[outcome.value] = report.outcomes.get(outcome.value, 0) + 1
-                if stored.contact_id is None and outcome == Outcome.NEW:
+                if stored.contact_id is None and outcome == SaveOutcome.NEW:
                     report.unknown_buyers += 1
                 touched += self._after_order(session, events, order, stored, outcome)
             self._settle(session, events, touched, "订单", relay=relay)
@@ -140,10 +141,10 @@ class SignalEngine:
         return report
 
     def _after_order(
-        self, session: Session, events: EventLog, order: OrderIn, stored: Order, outcome: Outcome
+        self, session: Session, events: EventLog, order: OrderIn, stored: Order, outcome: SaveOutcome
     ) -> list[int]:
         touched: list[int] = []
-        if outcome == Outcome.NEW and order.referrer:
+        if outcome == SaveOutcome.NEW and order.referrer:
             referrer = referrals.resolve_referrer(
                 session, order.referrer, self.tags.referrals.code_pattern, order.account
             )
@@ -153,11 +154,11 @@ class SignalEngine:
                     session, referrer, key, via="order", now=order.ordered_at, referred_id=stored.contact_id,
                     ref=order.order_id,
                 )  # fmt: skip
-        if outcome == Outcome.NEW and stored.status == PAID:
+        if outcome == SaveOutcome.NEW and stored.status == PAID:
             touched += self._purchased(session, events, [stored], buyer_keys=order.buyer_keys())
-        elif outcome == Outcome.REFUNDED:
+        elif outcome == SaveOutcome.REFUNDED:
             touched += referrals.unconvert(session, stored.order_id)
-        if stored.contact_id is not None and outcome != Outcome.UNCHANGED and outcome != Outcome.IGNORED:
+        if stored.contact_id is not None and outcome != SaveOutcome.UNCHANGED and outcome != SaveOutcome.IGNORED:
             touched.append(stored.contact_id)
         return touched
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.signals import taglib
-from bot.signals.eventlog import EventLog
 from bot.signals.rules import PurchaseTags
+from bot.store.eventlog import EventLog
 from bot.store.models import Order
 
 SOURCE = "order"

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.events import ContactEventKind
 from bot.orders.model import identity_keys, normalize_phone
-from bot.signals.eventlog import EventLog
+from bot.store.eventlog import EventLog
 from bot.store.models import Contact, Referral, ReferralCode
 from bot.store.upsert import upsert
 

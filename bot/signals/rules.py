@@ -20,8 +20,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from bot.config.errors import ConfigError, ConfigIssue
+from bot.config.units import parse_duration
 from bot.config.yaml_source import YamlDocument, load_yaml, parse_yaml
-from bot.sop.units import parse_duration
 
 TAGS_FILE = "tags.yaml"
 _RULE_ID = re.compile(r"^[A-Za-z0-9_\-\u4e00-\u9fff]{1,64}$")

@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from bot.events import ContactEventKind
 from bot.signals import sql
-from bot.signals.eventlog import EventLog
 from bot.store import directory as d
+from bot.store.eventlog import EventLog
 from bot.store.models import ContactTag, Tag
 
 _TAG_IDS: dict[tuple[int, str], int] = {}  # (engine id, tag name) → tag id; tags are never deleted

@@ -18,8 +18,8 @@ from sqlmodel import Session
 
 from bot.config.settings import TierLevel, TierRequirement, TierSettings
 from bot.events import ContactEventKind
-from bot.signals.eventlog import EventLog
 from bot.signals.tiers_ladder import TierLadder
+from bot.store.eventlog import EventLog
 from bot.store.models import Contact, ContactTag, InboundMessage, Order, Referral, Tag, TierChange
 from bot.store.upsert import insert_for
 
@@ -114,7 +114,7 @@ class TierPolicy:
         for level in self.levels[1:]:
             for requirement in level.when:
                 if meets(requirement, facts):
-                    chosen, reason = level.id, describe(requirement, facts, self.period_days)
+                    chosen, reason = level.id, explain_requirement(requirement, facts, self.period_days)
                     break
         if self.respect_manual:
             for tag in facts.manual_tags:
@@ -135,7 +135,7 @@ def meets(requirement: TierRequirement, facts: Facts) -> bool:
     )
 
 
-def describe(requirement: TierRequirement, facts: Facts, days: int) -> str:
+def explain_requirement(requirement: TierRequirement, facts: Facts, days: int) -> str:
     parts = []
     if requirement.min_orders:
         parts.append(f"{days}天内已付款订单 {facts.orders} 笔")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,12 +50,47 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+class WriterTurns:
+    """Write transactions of one process take turns, foreground writes before background ones."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting = 0  # foreground writers waiting
+
+    @contextmanager
+    def turn(self, *, background: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._free:
+            if self._owner == me:  # a write session inside another one, on the same thread
+                self._depth += 1
+            else:
+                if not background:
+                    self._waiting += 1
+                try:
+                    self._free.wait_for(lambda: self._owner is None and (not background or self._waiting == 0))
+                finally:
+                    if not background:
+                        self._waiting -= 1
+                self._owner, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    self._free.notify_all()
+
+
 class Database:
     """The bot's database: one engine, short sessions."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
+        self._writer = WriterTurns() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -64,10 +101,16 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
-    def session(self, *, read_only: bool = False) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back on an exception."""
+    def session(self, *, read_only: bool = False, background: bool = False) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on an exception. A
+        `background` write (a chunk of a fan-out, a delivery claim) lets waiting foreground
+        writes (the pipeline's units of work) go first."""
         options = {"sqlite_begin": "DEFERRED"} if read_only else {}
+        turn: Any = contextlib.nullcontext()
+        if self._writer is not None and not read_only:
+            turn = self._writer.turn(background=background)
         with (
+            turn,
             self.engine.connect().execution_options(**options) as connection,
             Session(bind=connection, expire_on_commit=False) as session,
         ):

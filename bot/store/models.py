@@ -211,13 +211,13 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=255, unique=True)
     account_id: str = Field(foreign_key="accounts.id", max_length=32)
-    origin: str = Field(max_length=16)  # sop | reply | welcome | manual
+    origin: str = Field(max_length=16)  # bot.policies.Origin
     sop_id: str | None = Field(default=None, max_length=64)
     step_id: str | None = Field(default=None, max_length=64)
     occurrence: str | None = Field(default=None, max_length=40)
     contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
     room_id: int | None = Field(default=None, foreign_key="rooms.id", index=True)
-    category: str = Field(default="marketing", max_length=16)  # marketing | lifecycle | reply
+    category: str = Field(default="marketing", max_length=16)  # bot.policies.Category
     priority: int = Field(default=0)
     payload: list[dict[str, Any]] | None = _json()
     state: str = Field(default="planned", max_length=16)
@@ -231,8 +231,8 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
     # delivery policy, chosen by the send path (0003_delivery)
-    quiet_policy: str = Field(default="wait", max_length=8)  # wait | skip
-    guarantee: str = Field(default="at_most_once", max_length=16)  # at_most_once | at_least_once
+    quiet_policy: str = Field(default="wait", max_length=8)  # bot.policies.QuietPolicy
+    guarantee: str = Field(default="at_most_once", max_length=16)  # bot.policies.Guarantee
     expires_at: datetime | None = _ts()
     parts_sent: int = Field(default=0)
 
@@ -274,6 +274,9 @@ class SopRun(SQLModel, table=True):
     planned: int = Field(default=0)
     detail: str | None = None
     decided_at: datetime | None = _ts()
+    # 0005_pipeline: a big occurrence is planned in chunks; None while that is under way (a
+    # daemon that died meanwhile leaves it None, and the next start finishes the planning)
+    finished_at: datetime | None = _ts()
 
 
 # -- signals (0002_signals) -----------------------------------------------------------
@@ -324,7 +327,7 @@ class ReferralCode(SQLModel, table=True):
 
 class EventRelay(SQLModel, table=True):
     """Contact events recorded outside the daemon (e.g. `sopbot import-orders`), waiting
-    for the daemon to publish them on the account's dispatcher."""
+    for the daemon to publish them to the account's pipeline."""
 
     __tablename__ = "event_relay"
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 from bot.clock import Clock
 from bot.config.settings import AccountSettings, Settings
 from bot.store import Database
+from bot.supervisor import Supervisor
 from bot.wechat.transport import ConnectError, Transport
 
 
 def build_transport(
-    account: AccountSettings, settings: Settings, clock: Clock, database: Database | None = None
+    account: AccountSettings,
+    settings: Settings,
+    clock: Clock,
+    database: Database | None = None,
+    *,
+    supervisor: Supervisor | None = None,
 ) -> Transport:
     if account.transport == "sandbox":
         from bot.wechat.sandbox import SandboxTransport
@@ -28,5 +34,5 @@ def build_transport(
             raise ConnectError(
                 f"account {account.id}: the wechaty transport is unavailable ({error})"
             ) from None
-        return WechatyTransport(account, settings, clock, database=database)
+        return WechatyTransport(account, settings, clock, database=database, supervisor=supervisor)
     raise ConnectError(f"account {account.id}: unknown transport {account.transport!r}")

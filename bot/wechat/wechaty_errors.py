@@ -23,7 +23,7 @@ _RISK_WORDS = ("频繁", "risk", "rate limit", "too frequent", "blocked", "banne
 _NOT_SENT = (ConnectionRefusedError, socket.gaierror)
 
 
-def describe(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     """One line for a log: the exception's class and its first line, secrets masked."""
     raw = str(getattr(error, "message", None) or error).strip()  # GRPCError: the server's details
     text = raw.splitlines()[0] if raw else ""
@@ -51,7 +51,7 @@ def connect_error(error: BaseException, *, endpoint: str, token_env: str, tls: b
         return ConnectError(mismatch)
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return ConnectError(f"the gateway at {endpoint} did not answer in time")
-    return ConnectError(f"could not connect to the gateway at {endpoint}: {describe(error)}")
+    return ConnectError(f"could not connect to the gateway at {endpoint}: {error_text(error)}")
 
 
 def tls_mismatch(endpoint: str, *, tls: bool, timeout: float = 2.0) -> str | None:
@@ -87,7 +87,7 @@ def send_error(error: BaseException, target: str) -> TransportError:
     """A failed send, sorted by what it means for a retry: gone recipients are skipped,
     WeChat pushing back pauses the account, a request that never left is retried, and a
     call cut off mid-way may have been delivered (so it is not blindly retried)."""
-    text = describe(error)
+    text = error_text(error)
     lowered = text.lower()
     if any(word in lowered for word in ("unknown conversation", "not found", "not exist", "no such")):
         return RecipientGoneError(f"{target}: {text}")

@@ -25,6 +25,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config.settings import AccountSettings, Settings
 from bot.store import Database
+from bot.supervisor import Supervisor
 from bot.wechat import wechaty_qr as qr
 from bot.wechat import wechaty_translate as tr
 from bot.wechat.transport import (
@@ -54,7 +55,7 @@ from bot.wechat.types import (
     Target,
     Text,
 )
-from bot.wechat.wechaty_errors import connect_error, describe, send_error
+from bot.wechat.wechaty_errors import connect_error, error_text, send_error
 from bot.wechat.wechaty_identity import IdentityMap
 from bot.wechat.wechaty_loader import hide_stray_env, load, remember_secret
 from bot.wechat.wechaty_session import GatewaySession, RawEvent
@@ -83,7 +84,7 @@ class WechatyTransport:
     """One WeChat account behind a puppet-service gateway."""
 
     name = "wechaty"
-    capabilities = frozenset({"tags", "alias", "rooms", "friendship"})
+    capabilities = frozenset({"tags"})
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class WechatyTransport:
         clock: Clock,
         *,
         database: Database | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.account_id = account.id
         self.account = account
@@ -104,7 +106,8 @@ class WechatyTransport:
         self._handler: EventHandler | None = None
         self._session: GatewaySession | None = None
         self._queue: asyncio.Queue[RawEvent] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor = supervisor or Supervisor()  # the daemon's, or one of its own
+        self._tasks: list[str] = []  # names of this transport's supervised tasks
         self._self_id: str | None = None  # the bot's puppet id
         self._logged_in = asyncio.Event()
         self._connected = False
@@ -113,6 +116,8 @@ class WechatyTransport:
         self.login_count = 0
         self.reconnect_attempts = 0  # tries since start, successful or not
         self.reconnects = 0
+        self.answered_pings = 0  # health checks the gateway answered in time
+        self.missed_pings = 0
 
     # -- the Transport protocol --------------------------------------------------------
 
@@ -140,19 +145,18 @@ class WechatyTransport:
             sink=self._queue.put_nowait,
         )
         await asyncio.to_thread(self.identities.load)
-        self._spawn(self._consume(), "events")
+        self._spawn(self._consume, "events", f"reading account {self.account_id}'s WeChat events")
         try:
             await self._first_connect()
         except BaseException:
             await self.stop()
             raise
-        self._spawn(self._supervise(), "supervisor")
+        self._spawn(self._supervise, "connection", f"watching the connection of account {self.account_id}")
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in tasks:
+            await self._supervisor.cancel(name)
         if self._session is not None:
             await self._session.close()
         if self.online:
@@ -230,7 +234,7 @@ class WechatyTransport:
             request = await puppet.friendship_payload(request_id)
             await puppet.friendship_accept(request_id)
         except Exception as error:
-            raise TransportError(f"could not accept friend request {request_id}: {describe(error)}") from None
+            raise TransportError(f"could not accept friend request {request_id}: {error_text(error)}") from None
         hello = self._requests.pop(request_id, request.hello or "")
         contact = await self._contact(request.contact_id, fresh=True)
         self._welcomed.add(request.contact_id)
@@ -249,7 +253,7 @@ class WechatyTransport:
         try:
             await contact.alias(alias)
         except Exception as error:
-            raise TransportError(f"could not set the remark of {wxid}: {describe(error)}") from None
+            raise TransportError(f"could not set the remark of {wxid}: {error_text(error)}") from None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -302,9 +306,11 @@ class WechatyTransport:
             done, _ = await asyncio.wait({stream}, timeout=interval)
             if done:
                 error = None if stream.cancelled() else stream.exception()
-                return describe(error) if error else "the gateway closed the event stream"
+                return error_text(error) if error else "the gateway closed the event stream"
             if not await session.healthy(timeout=min(2.0, interval)):
+                self.missed_pings += 1
                 return "the gateway did not answer a ping"
+            self.answered_pings += 1
 
     async def _lost(self, reason: str) -> None:
         self._connected = False
@@ -336,10 +342,10 @@ class WechatyTransport:
                     raise TimeoutError("the gateway did not answer a ping")
             except Exception as error:
                 # the attempt may have logged in before it failed: it is not online after all
-                await self._offline(f"reconnect failed: {describe(error)}")
+                await self._offline(f"reconnect failed: {error_text(error)}")
                 level = logging.INFO if attempt < 5 else logging.WARNING
                 log.log(level, "account %s: reconnect %d failed (%s); next try in %.1fs", self.account_id,
-                        attempt, describe(error), min(delay * 2, self.account.reconnect_max))  # fmt: skip
+                        attempt, error_text(error), min(delay * 2, self.account.reconnect_max))  # fmt: skip
                 delay = min(delay * 2, self.account.reconnect_max)
                 continue
             self._connected = True
@@ -371,7 +377,7 @@ class WechatyTransport:
                 raise
             except Exception as error:
                 log.warning("account %s: could not handle a %s event: %s", self.account_id, name,
-                            describe(error))  # fmt: skip
+                            error_text(error))  # fmt: skip
 
     async def _on_login(self, payload: Any) -> None:
         self._self_id = payload.contact_id
@@ -379,7 +385,6 @@ class WechatyTransport:
         self.me = await self._contact(payload.contact_id, fresh=True)
         self.online = True
         await self._emit(LoggedIn(self.account_id, self.me))
-        # after the handlers ran (the login sync included), so start() returns a synced account
         self.login_count += 1
         self._logged_in.set()
 
@@ -474,10 +479,10 @@ class WechatyTransport:
             raise TransientSendError(f"account {self.account_id} is not connected")
         return session.puppet
 
-    def _spawn(self, coroutine: Awaitable[None], what: str) -> None:
-        task = asyncio.ensure_future(coroutine)
-        task.set_name(f"wechaty-{what}-{self.account_id}")
-        self._tasks.append(task)
+    def _spawn(self, factory: Callable[[], Awaitable[None]], what: str, doing: str) -> None:
+        name = f"wechaty-{what}-{self.account_id}"
+        self._supervisor.spawn(name, factory, doing=doing)
+        self._tasks.append(name)
 
     async def _emit(self, event: Event) -> None:
         if self._handler is not None:
@@ -492,7 +497,7 @@ class WechatyTransport:
                     return await call()
                 except Exception as error:
                     log.info(
-                        "account %s: a payload could not be loaded: %s", self.account_id, describe(error)
+                        "account %s: a payload could not be loaded: %s", self.account_id, error_text(error)
                     )
                     return None
 
@@ -533,7 +538,7 @@ class WechatyTransport:
             await (label.add(contact) if add else label.remove(contact))
         except Exception as error:
             verb = "add" if add else "remove"
-            raise TransportError(f"could not {verb} tag {tag!r} for {wxid}: {describe(error)}") from None
+            raise TransportError(f"could not {verb} tag {tag!r} for {wxid}: {error_text(error)}") from None
 
 
 __all__ = ["WechatyTransport"]

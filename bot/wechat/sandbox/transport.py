@@ -63,7 +63,7 @@ class SandboxTransport:
     """A simulated WeChat account. Not thread-safe: use it from one event loop."""
 
     name = "sandbox"
-    capabilities = frozenset({"tags", "alias", "rooms", "friendship", "confirm_sent"})
+    capabilities = frozenset({"tags"})
 
     def __init__(
         self,

@@ -1,0 +1,195 @@
+"""The recorder: the first stage of an account's pipeline. It writes down what the
+transport reports (the login and the contact sync, people, rooms, members, messages) before
+any later stage looks at the event.
+
+Each handler but `login` is a unit of work: one transaction, run off the event loop, whose
+contact events are published by the pipeline after the commit.
+
+WeChat tags found at a contact sync are the operator's own reading of the person: they are
+stored as `wechat` tags through the one tag writer, and a tag that names a tier is a floor
+for the tier engine (`[tiers] respect_wechat_tags`), so the contact's tier is recomputed at
+once. A contact seen for the first time starts where WeChat says it is: those tag and tier
+events are recorded with `ref = "initial"`, kept in the history, and lifecycle steps do not
+follow them (a first sync of 500 tagged KOCs is not 500 new KOCs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.events import INITIAL_STATE_REF, ContactEventKind, Outcome
+from bot.recorder import writes as w
+from bot.signals import taglib
+from bot.signals.tiers import TierPolicy, recompute
+from bot.store import Database
+from bot.store import directory as d
+from bot.store.eventlog import EventLog
+from bot.store.models import Contact
+from bot.text import excerpt
+from bot.wechat.transport import Transport
+from bot.wechat.types import (
+    ContactInfo,
+    FriendAdded,
+    FriendRequest,
+    LoggedIn,
+    LoggedOut,
+    MessageReceived,
+    RoomInfo,
+    RoomJoined,
+    RoomLeft,
+    RoomTopicChanged,
+)
+
+log = logging.getLogger("bot.recorder")
+
+WECHAT_SOURCE = "wechat"  # tags the operator put on the contact in WeChat
+
+
+class Recorder:
+    """One account's recorder (see the module docstring)."""
+
+    def __init__(self, database: Database, transport: Transport, clock: Clock, policy: TierPolicy) -> None:
+        self.database = database
+        self.transport = transport
+        self.clock = clock
+        self.policy = policy
+        self.account_id = transport.account_id
+
+    # -- login and the contact sync (talks to the transport: an io step) -------------------
+
+    async def login(self, event: LoggedIn) -> Outcome:
+        contacts = list(await self.transport.contacts())
+        rooms = list(await self.transport.rooms())
+        members = {room.room_wxid: list(await self.transport.room_members(room.room_wxid)) for room in rooms}
+        me = (event.me.wxid, event.me.name)
+        outcome = await asyncio.to_thread(self.store_sync, me, contacts, rooms, members)
+        log.info(
+            "account %s online as %s: %d contacts, %d rooms synced",
+            self.account_id, event.me.name, len(contacts), len(rooms),
+        )  # fmt: skip
+        return outcome
+
+    def store_sync(
+        self,
+        me: tuple[str, str],
+        contacts: Sequence[ContactInfo],
+        rooms: Sequence[RoomInfo],
+        members: dict[str, list[ContactInfo]],
+    ) -> Outcome:
+        """Every contact, room and member the transport knows, in one transaction."""
+        now = self.clock.now()
+        first_tier = self.policy.ladder.ids[0]
+        with self.database.session() as session:
+            d.mark_online(session, self.account_id, me, now)
+            known = set(
+                session.execute(select(Contact.wxid).where(Contact.account_id == self.account_id)).scalars()
+            )
+            events = EventLog(session)
+            tagged: dict[int, bool] = {}  # contact id → first seen in this sync
+            for contact in contacts:
+                contact_id = w.upsert_contact(session, self.account_id, contact, now, first_tier=first_tier)
+                events.know(contact_id, self.account_id)
+                if contact.tags:
+                    initial = contact.wxid not in known
+                    ref = INITIAL_STATE_REF if initial else WECHAT_SOURCE
+                    for tag in contact.tags:
+                        taglib.add_tag(
+                            session, events, contact_id, tag, source=WECHAT_SOURCE, now=now,
+                            evidence="微信标签", evidence_ref=ref,
+                        )  # fmt: skip
+                    tagged[contact_id] = initial
+            for room in rooms:
+                room_id = w.upsert_room(session, self.account_id, room, now)
+                for member in members.get(room.room_wxid, ()):
+                    member_id = w.upsert_contact(session, self.account_id, member, now, first_tier=first_tier)
+                    w.record_member(session, room_id, member, member_id, joined_at=None)
+            for initial in (True, False):
+                ids = [c for c, first in tagged.items() if first is initial]
+                recompute(
+                    session, self.policy, now, events, contact_ids=ids, trigger="微信标签",
+                    evidence_ref=INITIAL_STATE_REF if initial else WECHAT_SOURCE,
+                )  # fmt: skip
+            events.flush()
+        return Outcome(events.events)
+
+    # -- units of work -------------------------------------------------------------------
+
+    def logout(self, event: LoggedOut) -> None:
+        with self.database.session() as session:
+            d.mark_online(session, self.account_id, None, self.clock.now())
+        log.info("account %s offline%s", self.account_id, f": {event.reason}" if event.reason else "")
+
+    def message(self, event: MessageReceived) -> Outcome:
+        message = event.message
+        now = self.clock.now()
+        with self.database.session() as session:
+            contact_id = w.upsert_contact(
+                session, self.account_id, message.talker, now, first_tier=self.policy.ladder.ids[0]
+            )
+            room_id = w.upsert_room(session, self.account_id, message.room, now) if message.room else None
+            stored = w.record_message(session, self.account_id, message, contact_id, room_id, now)
+        if stored is None:
+            log.debug("duplicate message %s ignored", message.msg_id)
+            return Outcome(halt=True)  # a redelivery: the later stages saw it the first time
+        where = f" in {message.room.topic}" if message.room else ""
+        log.info(
+            "message from %s%s: %s", message.talker.name, where, excerpt(message.text) or f"[{message.kind}]"
+        )
+        return Outcome()
+
+    def friend_request(self, event: FriendRequest) -> None:
+        log.info("friend request from %s: %s", event.contact.name, excerpt(event.hello) or "(no greeting)")
+
+    def friend_added(self, event: FriendAdded) -> Outcome:
+        now = self.clock.now()
+        with self.database.session() as session:
+            contact_id = w.upsert_contact(
+                session, self.account_id, event.contact, now, first_tier=self.policy.ladder.ids[0]
+            )
+            d.mark_friend_added(session, contact_id, now)
+            events = EventLog(session)
+            events.know(contact_id, self.account_id)
+            events.record(contact_id, ContactEventKind.FRIEND_ADDED, now, detail=event.hello or None)
+            events.flush()
+        log.info("new friend %s", event.contact.name)
+        return Outcome(events.events)
+
+    def room_join(self, event: RoomJoined) -> Outcome:
+        now = self.clock.now()
+        inviter = event.inviter.wxid if event.inviter else None
+        with self.database.session() as session:
+            room_id = w.upsert_room(session, self.account_id, event.room, now)
+            events = EventLog(session)
+            for person in event.invitees:
+                contact_id = w.upsert_contact(
+                    session, self.account_id, person, now, first_tier=self.policy.ladder.ids[0]
+                )
+                w.record_member(session, room_id, person, contact_id, joined_at=event.at, inviter_wxid=inviter)
+                events.know(contact_id, self.account_id)
+                events.record(
+                    contact_id, ContactEventKind.JOINED_GROUP, event.at, detail=event.room.topic, ref=inviter
+                )
+            events.flush()
+        names = "、".join(p.name for p in event.invitees)
+        by = f" (invited by {event.inviter.name})" if event.inviter else ""
+        log.info("%s joined %s%s", names, event.room.topic, by)
+        return Outcome(events.events)
+
+    def room_leave(self, event: RoomLeft) -> None:
+        now = self.clock.now()
+        with self.database.session() as session:
+            room_id = w.upsert_room(session, self.account_id, event.room, now)
+            for person in event.leavers:
+                d.record_member_left(session, room_id, person.wxid, event.at)
+        log.info("%s left %s", "、".join(p.name for p in event.leavers), event.room.topic)
+
+    def room_topic(self, event: RoomTopicChanged) -> None:
+        now = self.clock.now()
+        with self.database.session() as session:
+            room_id = w.upsert_room(session, self.account_id, event.room, now)
+            d.set_room_topic(session, room_id, event.new_topic, now)
+        log.info("room %s renamed to %s", event.old_topic, event.new_topic)

@@ -1,0 +1,120 @@
+"""The recorder's writes: what the transport reports about people, rooms and messages,
+stored in the caller's transaction (functions never commit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from bot.store.models import Contact, InboundMessage, Room, RoomMember
+from bot.store.upsert import upsert
+from bot.wechat.types import ContactInfo, Message, RoomInfo
+
+
+def upsert_contact(
+    session: Session, account_id: str, info: ContactInfo, now: datetime, *, first_tier: str = "basic"
+) -> int:
+    """Store what the transport says about a person; returns our contact id. A new contact
+    starts on `first_tier` (the ladder's first level)."""
+    values = {
+        "account_id": account_id,
+        "wxid": info.wxid,
+        "name": info.name,
+        "alias": info.alias,
+        "weixin": info.weixin,
+        "phone": info.phone,
+        "gender": info.gender,
+        "city": info.city,
+        "is_friend": info.is_friend,
+        "tier": first_tier,
+        "first_seen_at": now,
+        "updated_at": now,
+    }
+    refreshed = ["name", "updated_at"] + [
+        column for column in ("alias", "weixin", "phone", "gender", "city") if values[column] is not None
+    ]
+    if info.is_friend:
+        refreshed.append("is_friend")  # a group member view never downgrades a friend
+    contact_id = upsert(
+        session, Contact, values, conflict=["account_id", "wxid"], update=refreshed, returning=Contact.id
+    )
+    assert contact_id is not None
+    return int(contact_id)
+
+
+def upsert_room(session: Session, account_id: str, room: RoomInfo, now: datetime) -> int:
+    values = {
+        "account_id": account_id,
+        "room_wxid": room.room_wxid,
+        "topic": room.topic,
+        "owner_wxid": room.owner_wxid,
+        "member_count": len(room.member_wxids),
+        "dissolved": False,
+        "first_seen_at": now,
+        "updated_at": now,
+    }
+    room_id = upsert(
+        session,
+        Room,
+        values,
+        conflict=["account_id", "room_wxid"],
+        update=["topic", "owner_wxid", "member_count", "dissolved", "updated_at"],
+        returning=Room.id,
+    )
+    assert room_id is not None
+    return int(room_id)
+
+
+def record_member(
+    session: Session,
+    room_id: int,
+    member: ContactInfo,
+    contact_id: int | None,
+    *,
+    joined_at: datetime | None,
+    inviter_wxid: str | None = None,
+) -> None:
+    """A member is in the room; a join event supplies the time and inviter."""
+    values = {
+        "room_id": room_id,
+        "member_wxid": member.wxid,
+        "contact_id": contact_id,
+        "display_name": member.name,
+        "inviter_wxid": inviter_wxid,
+        "joined_at": joined_at,
+        "left_at": None,
+    }
+    refreshed = ["contact_id", "display_name", "left_at"]
+    if joined_at is not None:
+        refreshed += ["joined_at", "inviter_wxid"]
+    upsert(session, RoomMember, values, conflict=["room_id", "member_wxid"], update=refreshed)
+
+
+def record_message(
+    session: Session, account_id: str, message: Message, contact_id: int, room_id: int | None, now: datetime
+) -> int | None:
+    """Store an inbound message once; returns its id, or None if it was already stored."""
+    message_id = upsert(
+        session,
+        InboundMessage,
+        {
+            "account_id": account_id,
+            "transport_msg_id": message.msg_id,
+            "contact_id": contact_id,
+            "room_id": room_id,
+            "kind": message.kind.value,
+            "text": message.text,
+            "mentions_self": message.mentions_self,
+            "sent_at": message.sent_at,
+            "received_at": now,
+        },
+        conflict=["account_id", "transport_msg_id"],
+        returning=InboundMessage.id,
+    )
+    if message_id is not None:
+        session.execute(
+            update(Contact).where(Contact.id == contact_id).values(last_message_at=message.sent_at)
+        )
+    return message_id

@@ -1,0 +1,1 @@
+"""Reading and checking the operators' SOP files, catalog, dates and groups (`sop/`)."""

@@ -1,0 +1,102 @@
+"""Operator-defined dates (`sop/dates.yaml`): brand anniversary, member days, campaign
+windows. They join the built-in festivals of `bot.calendar`, by id, name or alias."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from bot.calendar import Festival, HolidaySchedule, Window, parse_rule
+from bot.sop.authoring.spec import NameList, WindowSpec
+
+
+class DateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str = Field(min_length=1)
+    date: str | None = None  # 09-08, 2026-08-08, 农历08-15, 5月第2个周日, 节气:清明
+    window: WindowSpec | None = None
+    aliases: NameList = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _ascii_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise ValueError(f"{value!r} is not an id (use ASCII letters, digits, '-' or '_')")
+        return value
+
+    @field_validator("date")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rule(str(value))
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> DateSpec:
+        if (self.date is None) == (self.window is None):
+            raise ValueError("give either 'date' or 'window'")
+        return self
+
+    def festival(self) -> Festival:
+        if self.window is not None:
+            w = self.window
+            rule: object = Window(w.start, w.end, w.from_offset, w.to_offset)
+        else:
+            rule = parse_rule(str(self.date))
+        return Festival(self.id, self.name, rule, tuple(self.aliases), "custom")  # type: ignore[arg-type]
+
+
+_DAY = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
+
+
+def _day(text: object) -> date:
+    match = _DAY.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a date (write it like 2027-02-05)")
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (write it like 2027-02-05)") from None
+
+
+def parse_days(value: object) -> list[date]:
+    """`2027-02-05`, `2027-02-05..2027-02-11` (both included) or a list of either."""
+    out: list[date] = []
+    for item in value if isinstance(value, list) else [value]:
+        first, sep, last = str(item).partition("..")
+        start = _day(first)
+        end = _day(last) if sep else start
+        if end < start or (end - start).days > 40:
+            raise ValueError(f"{item!r} is not a range of at most 40 days")
+        out.extend(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return out
+
+
+class HolidaysSpec(BaseModel):
+    """An official 放假/调休 schedule typed in from the State Council notice, for a year the
+    built-in calendar does not know yet: `off` and `work` map holiday names to days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    off: dict[str, Annotated[list[date], BeforeValidator(parse_days)]] = Field(default_factory=dict)
+    work: dict[str, Annotated[list[date], BeforeValidator(parse_days)]] = Field(default_factory=dict)
+
+    def schedule(self, year: int) -> HolidaySchedule:
+        days_off = {d: name for name, days in self.off.items() for d in days}
+        workdays = {d: name for name, days in self.work.items() for d in days}
+        return HolidaySchedule(year, days_off, workdays)
+
+
+class DatesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dates: list[DateSpec] = Field(default_factory=list)
+    holidays: dict[int, HolidaysSpec] = Field(default_factory=dict)
+
+    def schedules(self) -> list[HolidaySchedule]:
+        return [spec.schedule(year) for year, spec in sorted(self.holidays.items())]

@@ -1,0 +1,223 @@
+"""Who an SOP step reaches: a snapshot of the directory (contacts with tags and order
+totals, groups with their types) and the pure selection over it.
+
+The daemon takes a fresh snapshot per occurrence; `sopbot plan` takes one and selects
+from it for every day it shows. Both go through `select_contacts` / `select_rooms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, select
+from sqlmodel import Session
+
+from bot.sop.authoring.groups import GroupTyping, any_matches
+from bot.sop.authoring.loader import AudienceLayer, Step
+from bot.store.models import Contact, ContactTag, Order, Room, Tag
+
+PAID = "paid"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    id: int
+    account_id: str
+    wxid: str
+    name: str
+    alias: str | None
+    tier: str
+    tags: frozenset[str]
+    birthday: str | None
+    joined_at: datetime | None
+    total_spent_cents: int = 0
+    order_count: int = 0
+    last_order_at: datetime | None = None
+    last_order_cents: int = 0
+    last_order_items: tuple[str, ...] = ()
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        """Yes/no fields of the tag expression language (the snapshot holds only friends
+        who can be reached)."""
+        return {"opted_out": False, "blocked": False, "is_friend": True, "has_ordered": self.order_count > 0}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: int
+    account_id: str
+    room_wxid: str
+    topic: str
+    group_type: str | None
+    member_count: int
+    tags: frozenset[str]
+
+
+@dataclass
+class Directory:
+    contacts: list[ContactRecord]
+    rooms: list[RoomRecord]
+
+
+def load_directory(
+    session: Session,
+    groups: GroupTyping,
+    *,
+    accounts: Iterable[str] | None = None,
+    contact_ids: Iterable[int] | None = None,
+    with_contacts: bool = True,
+    with_rooms: bool = True,
+) -> Directory:
+    """Everyone an SOP may reach: friends who have not blocked us or opted out, and live
+    groups. `contact_ids` limits the snapshot (a lifecycle sweep needs a few people)."""
+    wanted_accounts = list(accounts) if accounts is not None else None
+    wanted_ids = list(contact_ids) if contact_ids is not None else None
+    query = select(
+        Contact.id,
+        Contact.account_id,
+        Contact.wxid,
+        Contact.name,
+        Contact.alias,
+        Contact.tier,
+        Contact.birthday,
+        func.coalesce(Contact.friend_added_at, Contact.first_seen_at),
+    ).where(Contact.is_friend.is_(True), Contact.blocked.is_(False), Contact.opted_out.is_(False))
+    if wanted_accounts is not None:
+        query = query.where(Contact.account_id.in_(wanted_accounts))
+    if wanted_ids is not None:
+        query = query.where(Contact.id.in_(wanted_ids))
+    rows = session.execute(query.order_by(Contact.id)).all() if with_contacts else []
+    ids = {row[0] for row in rows} if wanted_ids is not None else None
+    tags = _tags(session, ids) if rows else {}
+    orders = _orders(session, ids) if rows else {}
+    contacts = [
+        ContactRecord(
+            cid,
+            account,
+            wxid,
+            name,
+            alias,
+            tier,
+            tags.get(cid, frozenset()),
+            birthday,
+            joined,
+            *orders.get(cid, (0, 0, None, 0, ())),
+        )
+        for cid, account, wxid, name, alias, tier, birthday, joined in rows
+    ]
+    rooms: list[RoomRecord] = []
+    if with_rooms:
+        room_query = select(Room).where(Room.dissolved.is_(False))
+        if wanted_accounts is not None:
+            room_query = room_query.where(Room.account_id.in_(wanted_accounts))
+        for room in session.execute(room_query.order_by(Room.id)).scalars():
+            rule = groups.classify(room.topic)
+            rooms.append(
+                RoomRecord(
+                    room.id or 0,
+                    room.account_id,
+                    room.room_wxid,
+                    room.topic,
+                    rule.type if rule else room.group_type,
+                    room.member_count,
+                    frozenset(rule.tags) if rule else frozenset(),
+                )
+            )
+    return Directory(contacts, rooms)
+
+
+def _tags(session: Session, ids: set[int] | None) -> dict[int, frozenset[str]]:
+    query = select(ContactTag.contact_id, Tag.name).join(Tag, Tag.id == ContactTag.tag_id)
+    if ids is not None:
+        query = query.where(ContactTag.contact_id.in_(ids))
+    grouped: dict[int, set[str]] = {}
+    for contact_id, name in session.execute(query):
+        grouped.setdefault(contact_id, set()).add(name)
+    return {cid: frozenset(names) for cid, names in grouped.items()}
+
+
+def _orders(
+    session: Session, ids: set[int] | None
+) -> dict[int, tuple[int, int, datetime | None, int, tuple[str, ...]]]:
+    """Per contact: total paid, order count, and the latest order's time, amount, items."""
+    totals = (
+        select(
+            Order.contact_id,
+            func.sum(Order.amount_cents).label("spent"),
+            func.count().label("orders"),
+            func.max(Order.ordered_at).label("last_at"),
+        )
+        .where(Order.status == PAID, Order.contact_id.is_not(None))
+        .group_by(Order.contact_id)
+    )
+    if ids is not None:
+        totals = totals.where(Order.contact_id.in_(ids))
+    sub = totals.subquery()
+    query = select(
+        sub.c.contact_id, sub.c.spent, sub.c.orders, sub.c.last_at, Order.amount_cents, Order.items
+    ).join(
+        Order,
+        and_(Order.contact_id == sub.c.contact_id, Order.ordered_at == sub.c.last_at, Order.status == PAID),
+        isouter=True,
+    )
+    out: dict[int, tuple[int, int, datetime | None, int, tuple[str, ...]]] = {}
+    for contact_id, spent, count, last_at, amount, items in session.execute(query):
+        names = tuple(
+            str(item.get("name", "")) for item in items or () if isinstance(item, dict) and item.get("name")
+        )
+        out[contact_id] = (int(spent or 0), int(count or 0), last_at, int(amount or 0), names)
+    return out
+
+
+def _passes_contact(layer: AudienceLayer, contact: ContactRecord) -> bool:
+    if layer.accounts is not None and contact.account_id not in layer.accounts:
+        return False
+    if layer.tiers is not None and contact.tier not in layer.tiers:
+        return False
+    if contact.tier in layer.exclude_tiers:
+        return False
+    if layer.tags is not None and not layer.tags(contact):
+        return False
+    return not (layer.exclude is not None and layer.exclude(contact))
+
+
+def _passes_room(layer: AudienceLayer, room: RoomRecord) -> bool:
+    if layer.accounts is not None and room.account_id not in layer.accounts:
+        return False
+    if layer.group_types is not None and room.group_type not in layer.group_types:
+        return False
+    if layer.group_names and not any_matches(layer.group_names, room.topic):
+        return False
+    if layer.group_tags is not None and not (layer.group_tags & room.tags):
+        return False
+    return not (layer.exclude_groups and any_matches(layer.exclude_groups, room.topic))
+
+
+def birthday_matches(birthday: str | None, day: date) -> bool:
+    """`MM-DD` or `YYYY-MM-DD` falls on `day`; 02-29 is kept on 02-28 in common years."""
+    if not birthday:
+        return False
+    month_day = birthday[-5:]
+    if month_day == "02-29" and not _leap(day.year):
+        month_day = "02-28"
+    return month_day == f"{day:%m-%d}"
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def select_contacts(directory: Directory, step: Step, day: date | None = None) -> list[ContactRecord]:
+    """The contacts a step reaches (on `day`, for birthday steps)."""
+    chosen = [c for c in directory.contacts if all(_passes_contact(layer, c) for layer in step.layers)]
+    if step.spec.birthday and day is not None:
+        days = [day - timedelta(days=shift) for shift in step.spec.offset or [0]]
+        chosen = [c for c in chosen if any(birthday_matches(c.birthday, d) for d in days)]
+    return chosen
+
+
+def select_rooms(directory: Directory, step: Step) -> list[RoomRecord]:
+    return [r for r in directory.rooms if all(_passes_room(layer, r) for layer in step.layers)]

@@ -1,0 +1,114 @@
+"""The SOP run ledger (`sop_runs`): one row per SOP occurrence with what was decided for
+it. Every write to the table is here. The row is unique on (SOP, step, occurrence), so
+an occurrence is decided once, whichever daemon or restart gets there first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from bot.sop.authoring.loader import Sop, Step
+from bot.store.models import SopRun
+from bot.store.upsert import insert_for
+
+
+class RunDecision(StrEnum):
+    RAN = "ran"
+    CAUGHT_UP = "caught_up"
+    SKIPPED_MISSED = "skipped_missed"
+    FAILED = "failed"
+
+
+def record_occurrence(
+    session: Session,
+    sop_id: str,
+    step_id: str,
+    occurrence: str,
+    decision: RunDecision,
+    now: datetime,
+    detail: str | None = None,
+) -> bool:
+    """Write the occurrence's ledger row; False when it was already decided (by this
+    daemon earlier, or by another one)."""
+    statement = (
+        insert_for(session, SopRun.__table__)
+        .values(
+            sop_id=sop_id,
+            step_id=step_id,
+            occurrence=occurrence,
+            decision=decision.value,
+            planned=0,
+            detail=detail,
+            decided_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["sop_id", "step_id", "occurrence"])
+        .returning(SopRun.__table__.c.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def record_finished(
+    session: Session,
+    sop_id: str,
+    step_id: str,
+    occurrence: str,
+    decision: RunDecision,
+    now: datetime,
+    detail: str | None = None,
+) -> bool:
+    """An occurrence decided and done in one go (skipped, or planned in the same
+    transaction); False when it was already decided."""
+    if not record_occurrence(session, sop_id, step_id, occurrence, decision, now, detail):
+        return False
+    finish(session, sop_id, step_id, occurrence, 0, detail, now)
+    return True
+
+
+def finish(
+    session: Session,
+    sop_id: str,
+    step_id: str,
+    occurrence: str,
+    planned: int,
+    detail: str | None,
+    now: datetime,
+) -> None:
+    """The occurrence's planning is over: how many rows it planned, and any note."""
+    session.execute(
+        update(SopRun)
+        .where(SopRun.sop_id == sop_id, SopRun.step_id == step_id, SopRun.occurrence == occurrence)
+        .values(planned=planned, detail=detail, finished_at=now)
+    )
+
+
+def unfinished(session: Session) -> list[SopRun]:
+    """Calendar occurrences whose planning started and never finished (the daemon died)."""
+    return list(
+        session.execute(
+            select(SopRun)
+            .where(
+                SopRun.finished_at.is_(None),
+                SopRun.decision.in_([RunDecision.RAN.value, RunDecision.CAUGHT_UP.value]),
+                SopRun.occurrence.not_like("ev%"),
+            )
+            .order_by(SopRun.id)
+        ).scalars()
+    )
+
+
+def last_occurrence(session: Session, sop: Sop, step: Step) -> datetime | None:
+    """The latest calendar occurrence in the ledger for a step, as a time."""
+    latest = session.execute(
+        select(func.max(SopRun.occurrence)).where(
+            SopRun.sop_id == sop.id, SopRun.step_id == step.id, SopRun.occurrence.not_like("ev%")
+        )
+    ).scalar()
+    if not latest:
+        return None
+    try:
+        return datetime.strptime(latest, "%Y-%m-%dT%H:%M").replace(tzinfo=sop.tz)
+    except ValueError:
+        return None

@@ -1,0 +1,310 @@
+"""Running SOP occurrences: which are due, what is decided for each (run on time, catch up
+within the grace window, or skip and record), and the fan-out into the outbox.
+
+Synchronous and clock-free: every function takes `now`. The SOP service calls these
+from a worker thread; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, cast, exists, literal, or_, select
+from sqlmodel import Session
+
+from bot.delivery.outbox import enqueue
+from bot.events import HISTORY_ONLY_REFS
+from bot.policies import OnMissed
+from bot.sop.authoring.loader import Sop, SopSet, Step
+from bot.sop.authoring.triggers import fire_times
+from bot.sop.runtime.audience import load_directory, select_contacts
+from bot.sop.runtime.fanout import (
+    Fanout,
+    build_fanout,
+    event_occurrence,
+    occurrence_key,
+    recipients_for,
+    summary,
+)
+from bot.sop.runtime.ledger import RunDecision, finish, record_finished, record_occurrence, unfinished
+from bot.store import Database
+from bot.store.models import ContactEvent, SopRun
+
+log = logging.getLogger("bot.sop")
+
+# A run this late is still "on time" (the scheduler woke late, the sweep runs each minute).
+ON_TIME = timedelta(minutes=5)
+# Recipients rendered and planned per transaction.
+PLAN_CHUNK = 250
+# Missed calendar occurrences older than this are not looked at (nor recorded).
+CALENDAR_LOOKBACK = timedelta(days=35)
+# Lifecycle messages due longer ago than this are not looked at (nor recorded).
+LIFECYCLE_LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    sop_id: str
+    step_id: str
+    occurrence: str
+    decision: RunDecision | None  # None: this occurrence had been decided before
+    planned: int = 0
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        what = self.decision.value if self.decision else "already decided"
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.sop_id}/{self.step_id} @ {self.occurrence}: {what}, {self.planned} planned{extra}"
+
+
+def decide(times: list[datetime], now: datetime, sop: Sop) -> list[tuple[datetime, RunDecision, str | None]]:
+    """What to do with each due occurrence of one calendar step: on-time ones run; after
+    downtime only the latest missed one within the grace window is caught up (and only
+    if nothing ran on time), the older ones are recorded as superseded or skipped."""
+    grace = sop.spec.grace if sop.spec.on_missed is OnMissed.CATCH_UP else timedelta(0)
+    on_time = [at for at in times if now - at <= ON_TIME]
+    catchable = [at for at in times if ON_TIME < now - at <= grace]
+    chosen = on_time[-1] if on_time else (catchable[-1] if catchable else None)
+    out: list[tuple[datetime, RunDecision, str | None]] = []
+    for at in times:
+        late = now - at
+        if at in on_time:
+            out.append((at, RunDecision.RAN, None))
+        elif at == chosen:
+            out.append((at, RunDecision.CAUGHT_UP, f"{_minutes(late)} late, within grace {_minutes(grace)}"))
+        elif at in catchable and chosen is not None:
+            out.append((at, RunDecision.SKIPPED_MISSED, f"superseded by {occurrence_key(chosen, sop)}"))
+        elif sop.spec.on_missed is OnMissed.CATCH_UP:
+            out.append(
+                (at, RunDecision.SKIPPED_MISSED, f"{_minutes(late)} late, beyond grace {_minutes(grace)}")
+            )
+        else:
+            out.append((at, RunDecision.SKIPPED_MISSED, f"{_minutes(late)} late; on_missed: skip"))
+    return out
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours}h" if hours < 48 else f"{hours // 24}d"
+
+
+def due_times(step: Step, since: datetime, now: datetime) -> list[datetime]:
+    """Fire times of a calendar step after `since`, up to `now`."""
+    assert step.trigger is not None
+    start = max(since + timedelta(seconds=1), now - CALENDAR_LOOKBACK)
+    return list(fire_times(step.trigger, start, now))
+
+
+
+
+def run_calendar_step(
+    database: Database, sopset: SopSet, sop: Sop, step: Step, since: datetime, now: datetime
+) -> list[RunResult]:
+    """Decide and run every occurrence of a step in (since, now]."""
+    results = []
+    for at, decision, detail in decide(due_times(step, since, now), now, sop):
+        if decision in (RunDecision.RAN, RunDecision.CAUGHT_UP):
+            results.append(execute(database, sopset, sop, step, at, decision, now, detail))
+        else:
+            occurrence = occurrence_key(at, sop)
+            with database.session() as session:
+                fresh = record_finished(session, sop.id, step.id, occurrence, decision, now, detail)
+            results.append(RunResult(sop.id, step.id, occurrence, decision if fresh else None, 0, detail))
+    for result in results:
+        log.info("SOP %s", result)
+    return results
+
+
+def execute(
+    database: Database,
+    sopset: SopSet,
+    sop: Sop,
+    step: Step,
+    at: datetime,
+    decision: RunDecision,
+    now: datetime,
+    detail: str | None = None,
+) -> RunResult:
+    """Run one calendar occurrence: decide it in the ledger, then plan its messages."""
+    occurrence = occurrence_key(at, sop)
+    with database.session() as session:
+        if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail):
+            return RunResult(sop.id, step.id, occurrence, None)
+    return plan_occurrence(database, sopset, sop, step, at, decision, now, detail)
+
+
+def plan_occurrence(
+    database: Database,
+    sopset: SopSet,
+    sop: Sop,
+    step: Step,
+    at: datetime,
+    decision: RunDecision,
+    now: datetime,
+    detail: str | None = None,
+) -> RunResult:
+    """Render the occurrence for its audience and put the messages in the outbox, a chunk
+    per transaction (a 100,000-contact fan-out never holds the database for long), then
+    mark it finished in the ledger. Safe to run again after a crash: the outbox keys make
+    every message once, so an interrupted occurrence is resumed by planning it again."""
+    occurrence = occurrence_key(at, sop)
+    with database.session(read_only=True) as session:
+        directory = load_directory(
+            session, sopset.groups, with_contacts=step.to == "contacts", with_rooms=step.to == "groups"
+        )
+    recipients = list(recipients_for(directory, step, at, sop))
+    not_before = at if decision == RunDecision.RAN else now
+    total = Fanout()
+    inserted = 0
+    for start in range(0, len(recipients), PLAN_CHUNK):
+        fanout = build_fanout(
+            sopset, sop, step, at, occurrence, recipients[start : start + PLAN_CHUNK], not_before=not_before
+        )
+        with database.session(background=True) as session:
+            inserted += enqueue(session, fanout.messages, now)
+        total.absorb(fanout)
+    note = summary(total, inserted, detail)
+    with database.session() as session:
+        finish(session, sop.id, step.id, occurrence, inserted, note, now)
+    return RunResult(sop.id, step.id, occurrence, decision, inserted, note)
+
+
+def resume_unfinished(database: Database, sopset: SopSet, now: datetime) -> list[RunResult]:
+    """Finish planning the calendar occurrences a dead daemon left half planned."""
+    with database.session(read_only=True) as session:
+        runs = unfinished(session)
+    results = []
+    for run in runs:
+        sop = sopset.sops.get(run.sop_id)
+        step = next((s for s in sop.steps if s.id == run.step_id), None) if sop else None
+        if sop is None or step is None or step.trigger is None:
+            with database.session() as session:
+                note = "its SOP or step is no longer in sop/: the rows planned before the stop stay"
+                finish(session, run.sop_id, run.step_id, run.occurrence, run.planned, note, now)
+            continue
+        at = datetime.strptime(run.occurrence, "%Y-%m-%dT%H:%M").replace(tzinfo=sop.tz)
+        decision = RunDecision(run.decision)
+        result = plan_occurrence(database, sopset, sop, step, at, decision, now, "resumed after a stop")
+        results.append(result)
+        log.info("SOP %s", result)
+    return results
+
+
+# -------------------------------------------------------------------------- lifecycle
+
+
+def due_at(event_at: datetime, step: Step, sop: Sop) -> datetime:
+    """When a lifecycle step is due for an event: `after` later, or on that day at `at`
+    (never before the event itself)."""
+    after = step.spec.after or timedelta(0)
+    if step.spec.at:
+        day = event_at.astimezone(sop.tz).date() + timedelta(days=after.days)
+        return max(datetime.combine(day, step.spec.at[0], sop.tz), event_at)
+    return event_at + after
+
+
+@dataclass(frozen=True)
+class DueEvent:
+    event_id: int
+    contact_id: int
+    event_at: datetime
+    due: datetime
+
+
+def pending_events(
+    session: Session, sop: Sop, step: Step, now: datetime, *, until: datetime | None = None,
+    contact_ids: list[int] | None = None, undecided: bool = True,
+) -> list[DueEvent]:  # fmt: skip
+    """Events a lifecycle step follows whose message is due in [now - lookback, until]
+    (until defaults to now), not yet decided."""
+    event = step.event
+    assert event is not None and step.spec.after is not None
+    until = until or now
+    slack = timedelta(days=1)  # an `at` time moves the due time within the day
+    query = select(ContactEvent.id, ContactEvent.contact_id, ContactEvent.at).where(
+        ContactEvent.kind == event.kind.value,
+        ContactEvent.at >= now - LIFECYCLE_LOOKBACK - step.spec.after - slack,
+        ContactEvent.at <= until - step.spec.after + slack,
+        or_(ContactEvent.ref.is_(None), ContactEvent.ref.not_in(HISTORY_ONLY_REFS)),
+    )
+    if event.to is not None:
+        query = query.where(ContactEvent.detail == event.to)
+    if event.tag is not None:
+        query = query.where(ContactEvent.detail == event.tag)
+    if contact_ids is not None:
+        query = query.where(ContactEvent.contact_id.in_(contact_ids))
+    if undecided:
+        decided = exists().where(
+            and_(
+                SopRun.sop_id == sop.id,
+                SopRun.step_id == step.id,
+                SopRun.occurrence == literal("ev") + cast(ContactEvent.id, String),
+            )
+        )
+        query = query.where(~decided)
+    out = []
+    for event_id, contact_id, at in session.execute(query.order_by(ContactEvent.at, ContactEvent.id)):
+        due = due_at(at, step, sop)
+        if now - LIFECYCLE_LOOKBACK <= due <= until:
+            out.append(DueEvent(event_id, contact_id, at, due))
+    return out
+
+
+def run_lifecycle_step(
+    database: Database,
+    sopset: SopSet,
+    sop: Sop,
+    step: Step,
+    now: datetime,
+    contact_ids: list[int] | None = None,
+) -> list[RunResult]:
+    """Plan the step for every contact event that has come due."""
+    results: list[RunResult] = []
+    with database.session() as session:
+        due = pending_events(session, sop, step, now, contact_ids=contact_ids)
+        if not due:
+            return results
+        runnable: list[tuple[DueEvent, RunDecision, str | None]] = []
+        for item in due:
+            late = now - item.due
+            if late <= ON_TIME:
+                runnable.append((item, RunDecision.RAN, None))
+            elif sop.spec.on_missed is OnMissed.CATCH_UP and late <= sop.spec.grace:
+                runnable.append((item, RunDecision.CAUGHT_UP, f"{_minutes(late)} late, within grace"))
+            else:
+                detail = f"{_minutes(late)} late" + (
+                    "" if sop.spec.on_missed is OnMissed.CATCH_UP else "; on_missed: skip"
+                )
+                occurrence = event_occurrence(item.event_id)
+                if record_finished(session, sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, now, detail):
+                    results.append(RunResult(sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, 0, detail))
+        if runnable:
+            people = sorted({item.contact_id for item, _, _ in runnable})
+            directory = load_directory(session, sopset.groups, contact_ids=people, with_rooms=False)
+            reachable = {c.id: c for c in select_contacts(directory, step)}
+            for item, decision, detail in runnable:
+                occurrence = event_occurrence(item.event_id)
+                if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail):
+                    continue
+                contact = reachable.get(item.contact_id)
+                if contact is None:
+                    note = "contact is not in the audience (or not a reachable friend)"
+                    finish(session, sop.id, step.id, occurrence, 0, note, now)
+                    results.append(RunResult(sop.id, step.id, occurrence, decision, 0, note))
+                    continue
+                not_before = item.due if decision == RunDecision.RAN else now
+                fanout = build_fanout(
+                    sopset, sop, step, item.due, occurrence, [contact], not_before=not_before
+                )
+                inserted = enqueue(session, fanout.messages, now)
+                note = summary(fanout, inserted, detail)
+                finish(session, sop.id, step.id, occurrence, inserted, note, now)
+                results.append(RunResult(sop.id, step.id, occurrence, decision, inserted, note))
+    for result in results:
+        log.info("SOP %s", result)
+    return results

@@ -1,0 +1,1 @@
+"""What the operator sees before anything is sent: `plan` and `preview`."""

@@ -1,0 +1,107 @@
+"""`sopbot preview`: the exact text a step would send, rendered by the daemon's fan-out
+code for a real contact or group, or for a sample contact at a tier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from bot.delivery.outbox import PlannedMessage
+from bot.sop.authoring.loader import Sop, SopSet, Step
+from bot.sop.authoring.triggers import fire_times
+from bot.sop.runtime.audience import ContactRecord, RoomRecord
+from bot.sop.runtime.context import sample_contact, sample_room
+from bot.sop.runtime.fanout import build_fanout, occurrence_key
+from bot.wechat.types import Content, Image, LinkCard, Text
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    step: Step
+    at: datetime
+    scheduled: bool  # False: the step does not fire that day (shown anyway)
+    recipient: str
+    text: str | None  # None when it could not be rendered
+    error: str | None = None
+
+
+def show_part(part: Content) -> str:
+    match part:
+        case Text(text=text):
+            return text
+        case Image(url=url):
+            return f"[图片] {url}"
+        case LinkCard(title=title, url=url, description=description):
+            return f"[链接] {title} | {url} | {description}"
+    return repr(part)
+
+
+def show_message(message: PlannedMessage) -> str:
+    return "\n---\n".join(show_part(part) for part in message.parts)
+
+
+def step_times(sop: Sop, step: Step, day: date) -> list[datetime]:
+    """When the step fires on `day`, in the SOP's time zone."""
+    if step.trigger is None:
+        return []
+    first = datetime.combine(day, time(0), sop.tz)
+    return [
+        t.astimezone(sop.tz) for t in fire_times(step.trigger, first, first + timedelta(days=1, seconds=-1))
+    ]
+
+
+def default_recipients(
+    sopset: SopSet, sop: Sop, step: Step, now: datetime, tier: str | None
+) -> list[ContactRecord | RoomRecord]:
+    """Sample recipients: a contact at `tier`, else one per tier (or group type) reached."""
+    if step.to == "groups":
+        types = set(sopset.groups.types)
+        for layer in step.layers:
+            if layer.group_types is not None:
+                types &= layer.group_types
+        return [sample_room(t) for t in sorted(types)] or [sample_room(None)]
+    if tier is not None:
+        return [sample_contact(tier, now)]
+    tiers = list(sopset.tiers.ids)
+    for layer in step.layers:
+        if layer.tiers is not None:
+            tiers = [t for t in tiers if t in layer.tiers]
+        tiers = [t for t in tiers if t not in layer.exclude_tiers]
+    return [sample_contact(t, now) for t in tiers]
+
+
+def preview(
+    sopset: SopSet,
+    sop: Sop,
+    day: date,
+    now: datetime,
+    *,
+    recipients: list[ContactRecord | RoomRecord] | None = None,
+    tier: str | None = None,
+) -> list[PreviewItem]:
+    items: list[PreviewItem] = []
+    firing = [(step, step_times(sop, step, day)) for step in sop.steps]
+    any_firing = any(times for _, times in firing)
+    for step, times in firing:
+        if any_firing and not times:
+            continue
+        scheduled = bool(times) or step.is_lifecycle
+        moments = times or [datetime.combine(day, (step.spec.at or [time(10)])[0], sop.tz)]
+        people = recipients if recipients is not None else default_recipients(sopset, sop, step, now, tier)
+        if step.to == "groups":
+            people = [p for p in people if isinstance(p, RoomRecord)]
+        else:
+            people = [p for p in people if isinstance(p, ContactRecord)]
+        for at in moments:
+            for person in people:
+                label = (
+                    f"{person.name} ({sopset.tiers.name(person.tier)})"
+                    if isinstance(person, ContactRecord)
+                    else f"{person.topic} ({person.group_type or '-'})"
+                )
+                fanout = build_fanout(sopset, sop, step, at, occurrence_key(at, sop), [person], not_before=at)
+                if fanout.messages:
+                    items.append(PreviewItem(step, at, scheduled, label, show_message(fanout.messages[0])))
+                else:
+                    items.append(PreviewItem(step, at, scheduled, label, None, "; ".join(fanout.failures)))
+    return items
