@@ -1,7 +1,10 @@
-"""The daemon: builds every account's pipeline and the shared services (`bot.flow`), and
-owns start-up and shutdown. Every long-lived task runs under one supervisor
-(`bot.supervisor`); a task that crashes and cannot be restarted stops the daemon with exit
-code 3 (see `bot.supervisor` for when that is)."""
+"""The daemon: builds the shared services (`bot.flow`) and runs the accounts it holds
+(`bot.accounts`), and owns start-up and shutdown.
+
+Every long-lived task runs under one supervisor (`bot.supervisor`); tasks that keep crashing
+stop the daemon with exit code 3. A stop signal (SIGINT, SIGTERM) is obeyed in every phase:
+during start-up (a gateway that never answers, a long contact sync, recovery) the start is
+cancelled, and the shutdown itself waits on nothing without a deadline."""
 
 from __future__ import annotations
 
@@ -11,16 +14,14 @@ import signal
 import sys
 
 from bot import __version__
+from bot.accounts import Accounts
 from bot.clock import Clock, SystemClock
-from bot.config.settings import AccountSettings, Settings
-from bot.flow import Services, account_pipeline
+from bot.config.settings import Settings
+from bot.flow import Services
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import Database
-from bot.store import directory as d
 from bot.store.schema import ensure_schema
 from bot.supervisor import EXIT_TASK_CRASHED, Supervisor
-from bot.wechat.factory import build_transport
-from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.transport import Transport
 
 log = logging.getLogger("bot.daemon")
@@ -48,68 +49,46 @@ class Daemon:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.database = database or Database(settings.resolved_database_url)
-        self.autoplay = autoplay
-        self._given_transports = transports or {}
         self.supervisor = supervisor or Supervisor()
         self.supervisor.on_fatal = self._fatal
-        self.context = BotContext(settings, self.database, self.clock, self.supervisor, background=background)
+        self.context = BotContext(
+            settings, self.database, self.clock, self.supervisor, background=background,
+            leases={} if background else None,
+        )  # fmt: skip
         self.accounts: dict[str, AccountRuntime] = self.context.accounts
         self.services = Services.build(self.context)
+        self.account_set = Accounts(self.context, self.services, transports=transports, autoplay=autoplay)
         self._stopping = asyncio.Event()
         self.exit_code = 0
 
     async def start(self) -> None:
-        log.info("sopbot %s starting; database %s", __version__, self.database.display_url)
+        log.info(
+            "sopbot %s starting as %s; database %s", __version__, self.context.instance_id,
+            self.database.display_url,
+        )  # fmt: skip
         sys.setswitchinterval(SWITCH_INTERVAL)
         await asyncio.to_thread(ensure_schema, self.database)
-        for account in self.settings.accounts:
-            await self._start_account(account)
+        await self.account_set.start_all()
         for service in self.services.in_start_order():
             await service.start()
-
-    async def _start_account(self, account: AccountSettings) -> None:
-        transport = self._given_transports.get(account.id) or build_transport(
-            account, self.settings, self.clock, self.database, supervisor=self.supervisor
-        )
-        await asyncio.to_thread(self._ensure_account, account)
-        pipeline = account_pipeline(account, transport, self.services, self.context)
-        self.accounts[account.id] = AccountRuntime(account, transport, pipeline)
-        pipeline.start(self.supervisor)
-        if isinstance(transport, SandboxTransport):
-            log.info(
-                "account %s: no WeChat token configured, running on the built-in sandbox WeChat "
-                '(set transport = "wechaty" and %s for a real account)',
-                account.id,
-                account.token_env,
-            )
-        await transport.start(pipeline.submit)
-        await pipeline.drained()  # the login and its contact sync: services start on a synced account
-        if self.autoplay and self.settings.sandbox.autoplay and isinstance(transport, SandboxTransport):
-            interval = self.settings.sandbox.event_interval
+        self.account_set.started = True
+        if self.context.background:
             self.supervisor.spawn(
-                f"sandbox-autoplay-{account.id}", lambda: transport.autoplay(interval),
-                doing="playing the sandbox's simulated customers",
-            )  # fmt: skip
-
-    def _ensure_account(self, account: AccountSettings) -> None:
-        with self.database.session() as session:
-            d.ensure_account(
-                session, account.id, name=account.name or account.id, transport=account.transport,
-                now=self.clock.now(),
-            )  # fmt: skip
+                "account-leases",
+                self.account_set.keep,
+                doing="renewing account leases, watching standby accounts",
+            )
 
     async def stop(self) -> None:
+        self.context.stopping.set()  # long units of work (a fan-out, a sync) end at their next chunk
         await self.supervisor.stop()
         for service in reversed(self.services.in_start_order()):
             try:
                 await service.stop()
             except Exception:
                 log.exception("service %s did not stop cleanly", service.name)
-        for runtime in self.accounts.values():
-            try:
-                await runtime.transport.stop()
-            except Exception:
-                log.exception("account %s did not stop cleanly", runtime.settings.id)
+        await self.account_set.stop_transports()
+        await self.account_set.release()
         self.database.dispose()
         log.info("sopbot stopped")
 
@@ -122,16 +101,37 @@ class Daemon:
 
     async def run_forever(self) -> int:
         """Run until SIGINT/SIGTERM (or `request_stop`), then shut down cleanly. Returns the
-        exit code: 0, or 3 when a task that cannot be restarted crashed."""
+        exit code: 0, or 3 when a task kept crashing. A stop requested while the daemon is
+        still starting cancels the start."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR2, print_tasks)
         try:
-            await self.start()
-            await self._stopping.wait()
+            starting = asyncio.ensure_future(self.start())
+            stop = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait({starting, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                log.warning("stop requested while starting: start-up cancelled")
+                starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            if starting.done() and not starting.cancelled() and starting.exception() is not None:
+                stop.cancel()
+                raise starting.exception()  # type: ignore[misc]
+            await stop
             log.info("shutting down")
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.stop()
+            loop.remove_signal_handler(signal.SIGUSR2)
         return self.exit_code
+
+
+def print_tasks() -> None:
+    """`kill -USR2 PID`: what every asyncio task is waiting on, to stderr (SIGUSR1 prints
+    the threads' stacks)."""
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()

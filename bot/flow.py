@@ -106,7 +106,9 @@ def inbound_steps(
     }
 
 
-def reaction_steps(mirror: TagMirror | None, services: Services) -> Mapping[str, Mapping[type, Sequence[Step]]]:
+def reaction_steps(
+    mirror: TagMirror | None, services: Services
+) -> Mapping[str, Mapping[type, Sequence[Step]]]:
     """What follows a committed contact event; each lane keeps its own order."""
     lanes: dict[str, Mapping[type, Sequence[Step]]] = {
         "sop-lifecycle": {ContactEventRecorded: (io("sop", services.sop.contact_event),)},
@@ -120,7 +122,9 @@ def account_pipeline(
     account: AccountSettings, transport: Transport, services: Services, context: BotContext
 ) -> AccountPipeline:
     settings = context.settings
-    recorder = Recorder(context.database, transport, context.clock, services.policy)
+    recorder = Recorder(
+        context.database, transport, context.clock, services.policy, stopping=context.stopping
+    )
     friendship = FriendshipPolicy(transport, auto_accept=settings.friendship.auto_accept)
     mirror = (
         TagMirror(transport, context.database, context.clock, services.policy)

@@ -111,7 +111,9 @@ class AccountPipeline:
     ) -> None:
         self.account_id = account_id
         self.inbound = Lane(f"{account_id}/inbound", inbound, self._after)
-        self.reactions = [Lane(f"{account_id}/{name}", steps, self._after) for name, steps in reactions.items()]
+        self.reactions = [
+            Lane(f"{account_id}/{name}", steps, self._after) for name, steps in reactions.items()
+        ]
         self._wake_delivery = wake_delivery
         self._observers: list[Callable[[ContactEventRecorded], None]] = []
 
@@ -145,6 +147,10 @@ class AccountPipeline:
     def start(self, supervisor: Supervisor) -> None:
         for lane in self.lanes:
             supervisor.spawn(lane.name, lane.run, doing=f"handling the {lane.name} events")
+
+    async def stop(self, supervisor: Supervisor) -> None:
+        for lane in self.lanes:
+            await supervisor.cancel(lane.name)
 
     async def drained(self) -> None:
         """Wait until every lane has handled everything it was given, including what the

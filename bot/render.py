@@ -146,9 +146,16 @@ class PreparedTemplate:
         try:
             text = self.template.render(**context)
         except TemplateNotFound as error:
-            raise RenderError(ConfigIssue(self.shown, None, "", f"includes a missing template {error.name}")) from None
+            raise RenderError(
+                ConfigIssue(self.shown, None, "", f"includes a missing template {error.name}")
+            ) from None
         except TemplateError as error:
-            raise RenderError(ConfigIssue(self.shown, template_line(error, self.path), "", str(error))) from None
+            raise RenderError(
+                ConfigIssue(self.shown, template_line(error, self.path), "", str(error))
+            ) from None
+        except Exception as error:  # e.g. a division by zero for one contact's numbers
+            reason = f"{type(error).__name__}: {error}"
+            raise RenderError(ConfigIssue(self.shown, template_line(error, self.path), "", reason)) from None
         parts = parse_parts(text)
         if not parts:
             raise RenderError(ConfigIssue(self.shown, None, "", "renders to an empty message"))

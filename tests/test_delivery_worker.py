@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,12 +14,15 @@ from sqlalchemy import select, update
 
 from bot.clock import FrozenClock
 from bot.delivery import control, ledger
+from bot.instance import this_host
 from bot.policies import Category, Guarantee, Origin, QuietPolicy
 from bot.store.models import Contact, DeliveryWorker
 from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.transport import RiskControlError, TransientSendError
 from bot.wechat.types import Image, LinkCard, Text
 from tests.support import T0, TestBot, make_settings, outbox_rows, plan, sqlite_database
+from tests.test_faults import LOCKER
+from tests.waiting import PATIENCE
 
 SHANGHAI_23H = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 23:00 in Asia/Shanghai
 
@@ -181,7 +187,12 @@ def test_a_group_gets_at_most_its_daily_cap(testbot: TestBot) -> None:
         room_id = s.execute(select(Room.id).where(Room.room_wxid == "10002@chatroom")).scalar_one()
         messages = [
             PlannedMessage(
-                f"sop:group{n}:s:o:room:{room_id}", "main", Origin.SOP, [Text(f"群消息{n}")], T0, room_id=room_id
+                f"sop:group{n}:s:o:room:{room_id}",
+                "main",
+                Origin.SOP,
+                [Text(f"群消息{n}")],
+                T0,
+                room_id=room_id,
             )
             for n in range(5)
         ]
@@ -211,11 +222,7 @@ def test_a_multi_part_message_resumes_after_the_part_that_failed(testbot: TestBo
 def claim_as_dead_worker(bot: TestBot) -> list[ledger.Claimed]:
     """A worker claims rows and dies before sending or confirming them."""
     with bot.database.session() as s:
-        s.add(
-            DeliveryWorker(
-                id="dead", host=control.this_host(), pid=2**22 + 12345, started_at=T0, heartbeat_at=T0
-            )
-        )
+        s.add(DeliveryWorker(id="dead", host=this_host(), pid=2**22 + 12345, started_at=T0, heartbeat_at=T0))
     with bot.database.session() as s:
         return ledger.claim_due(s, "main", bot.clock.now(), 100, "dead", bot.worker.rules).claimed
 
@@ -224,7 +231,7 @@ def test_without_confirmation_an_interrupted_send_becomes_unknown(testbot: TestB
     plan(testbot.database, ids(testbot, "wxid_lin_xiaoyu"))
     plan(testbot.database, ids(testbot, "wxid_zhou_hao"), guarantee=Guarantee.AT_LEAST_ONCE)
     assert len(claim_as_dead_worker(testbot)) == 2
-    outcome = testbot.run(testbot.worker.recover())
+    outcome = testbot.run(testbot.worker.recover(["main"]))
     assert outcome == {"sent": 0, "resent": 1, "unknown": 1}
     sent = testbot.deliver()
     assert [r.target.wxid for r in sent] == ["wxid_zhou_hao"]  # at-least-once was resent
@@ -250,7 +257,7 @@ def test_with_a_journal_recovery_knows_what_went_out(tmp_path: Path) -> None:
                     bot_target(claimed[lin]), Text("今日精选：羊绒围巾"), ref=f"{claimed[lin].key}#0"
                 )
             )
-            assert bot.run(bot.worker.recover()) == {"sent": 1, "resent": 1, "unknown": 0}
+            assert bot.run(bot.worker.recover(["main"])) == {"sent": 1, "resent": 1, "unknown": 0}
             resent = bot.deliver()
             assert [r.target.wxid for r in resent] == ["wxid_zhou_hao"]
             refs = list(journal.read_text(encoding="utf-8").splitlines())
@@ -271,7 +278,7 @@ def test_a_live_workers_claims_are_left_alone(testbot: TestBot) -> None:
     with testbot.database.session() as s:
         control.register(s, "other-live-worker", T0)  # this process: alive
         ledger.claim_due(s, "main", T0, 10, "other-live-worker", testbot.worker.rules)
-    assert testbot.run(testbot.worker.recover()) == {"sent": 0, "resent": 0, "unknown": 0}
+    assert testbot.run(testbot.worker.recover(["main"])) == {"sent": 0, "resent": 0, "unknown": 0}
     assert outbox_rows(testbot.database)[0].state == "sending"
 
 
@@ -313,5 +320,59 @@ def test_a_cut_off_send_the_transport_can_check_is_resent_only_if_lost(tmp_path:
             transport.fail_next(DeliveryUncertainError("timeout"))
             assert [r.target.wxid for r in bot.deliver()] == ["wxid_lin_xiaoyu"]
             assert [r.state for r in outbox_rows(db)] == ["sent"]
+        finally:
+            bot.close()
+
+
+class LockingSandbox(SandboxTransport):
+    """A WeChat whose first send is followed, at once, by another process locking the
+    database: the worker cannot record that the part went out."""
+
+    def __init__(self, database_path: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.database_path = database_path
+        self.locker: subprocess.Popen[str] | None = None
+
+    async def send(self, target, content, *, ref=None):  # type: ignore[no-untyped-def]
+        receipt = await super().send(target, content, ref=ref)
+        if self.locker is None:
+            self.locker = await asyncio.to_thread(lock_database, self.database_path, 12)
+        return receipt
+
+
+def lock_database(path: Path, seconds: int) -> subprocess.Popen[str]:
+    """Another process holds an exclusive lock on the SQLite file for `seconds`."""
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+def test_a_part_that_went_out_is_never_sent_again_when_the_database_cannot_record_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first part of a two-part message goes out, then the database is locked for longer
+    than SQLite's busy timeout: the progress cannot be written. The part is not sent again
+    (it used to be: the failed write took the generic retry path); once the database answers
+    the progress is recorded and only the second part follows."""
+    clock = FrozenClock(T0)
+    settings = make_settings(tmp_path / "p")
+    with sqlite_database(tmp_path) as db:
+        transport = LockingSandbox(tmp_path / "sopbot.db", account_id="main", clock=clock)
+        bot = TestBot(settings, db, clock, transport).start()
+        try:
+            parts = [Text("双12 会员专享"), LinkCard("会场", "https://shop.example.com/1212", "提前看")]
+            plan(db, ids(bot, "wxid_wang_fang"), parts=parts)
+            first = bot.run(bot.worker.step("main"))
+            assert transport.locker is not None and first.paused == "database unavailable"
+            assert "could not record progress of outbox" in caplog.text
+            assert transport.locker.wait(PATIENCE) == 0  # the lock is gone
+            sent = bot.deliver()
+            refs = [r.ref for r in bot.sent()]
+            assert [r.content for r in bot.sent()] == parts and len(sent) == 1  # part 2 only, now
+            assert refs[0].endswith("#0") and refs[1].endswith("#1")
+            assert [r.state for r in outbox_rows(db)] == ["sent"]
+            assert "recorded" in caplog.text and "outcomes kept meanwhile" in caplog.text
         finally:
             bot.close()

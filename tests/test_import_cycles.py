@@ -5,6 +5,7 @@ is still a cycle. Imports under `if TYPE_CHECKING:` do not (they never run)."""
 from __future__ import annotations
 
 import ast
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +35,19 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
+def parse(path: Path) -> ast.Module:
+    # CPython 3.11 < 3.11.8 (gh-106905): a garbage collection that runs Python code (an
+    # asyncio task's finalizer left over by an earlier test) in the middle of `ast.parse`
+    # raises "AST constructor recursion depth mismatch"
+    gc.disable()
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"))
+    finally:
+        gc.enable()
+
+
 def imports(path: Path) -> Iterator[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path)
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     skipped: set[int] = set()
     for node in ast.walk(tree):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from bot.clock import FrozenClock
 from bot.sop.runtime.service import SopService
 from bot.store.models import ContactEvent, OutboxMessage, Room, SopRun, TierChange
+from tests.signals_kit import cli
 from tests.sop_support import write_files
 from tests.support import TestBot, make_settings, sqlite_database
 
@@ -89,7 +91,7 @@ class SopBot:
     def __init__(self, root: Path, clock: FrozenClock) -> None:
         self.root = root
         self.clock = clock
-        self.settings = make_settings(root / "project")
+        self.settings = make_settings(root / "project", f'database_url = "sqlite:///{root / "sopbot.db"}"\n')
         self._db_cm = sqlite_database(root)
         self.database = self._db_cm.__enter__()
         self.bot: TestBot | None = None
@@ -388,3 +390,48 @@ def test_tiers_read_from_wechat_tags_count_except_where_a_contact_starts(tmp_pat
     finally:
         bot.stop()
         bot._db_cm.__exit__(None, None, None)
+
+
+def _rename_table(database_path: Path, old: str, new: str) -> None:
+    with sqlite3.connect(database_path, timeout=60) as connection:
+        connection.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+def test_a_failed_occurrence_is_recorded_shown_and_retried_within_its_grace(
+    sopbot: SopBot, tmp_path: Path
+) -> None:
+    """The outbox table is gone when 10:00 comes (a real fault, not a mock): the daily
+    occurrence fails, the failure is in the run ledger with the error and in `sopbot outbox`;
+    a few minutes later, with the table back, the retry plans it (within its 2 h grace)."""
+    sopbot.clock.set(START + timedelta(hours=1))  # 10:00 in Shanghai
+    _rename_table(tmp_path / "sopbot.db", "outbox", "outbox_away")
+    results = sopbot.tick()
+    [failed] = [r for r in results if r.sop_id == "daily"]
+    assert (
+        failed.decision is not None
+        and failed.decision.value == "failed"
+        and "outbox" in (failed.detail or "")
+    )
+    [run] = sopbot.runs("daily")
+    assert (run.decision, run.attempts) == ("failed", 1) and "no such table: outbox" in (run.detail or "")
+    _rename_table(tmp_path / "sopbot.db", "outbox_away", "outbox")
+    code, output = cli(sopbot.settings, "outbox", "--sop", "daily")
+    assert code == 0
+    assert "SOP FAILED daily/pick @ 2026-11-23T10:00 (try 1)" in output, output
+    sopbot.clock.advance(timedelta(minutes=10))
+    sopbot.tick()
+    [run] = sopbot.runs("daily")
+    assert (run.decision, run.attempts, run.planned) == ("caught_up", 2, 8)
+    assert len(sopbot.outbox("daily")) == 8
+
+
+def test_a_failed_occurrence_past_its_grace_is_recorded_as_missed(sopbot: SopBot, tmp_path: Path) -> None:
+    sopbot.clock.set(START + timedelta(hours=1))
+    _rename_table(tmp_path / "sopbot.db", "outbox", "outbox_away")
+    sopbot.tick()
+    _rename_table(tmp_path / "sopbot.db", "outbox_away", "outbox")
+    sopbot.clock.advance(timedelta(hours=3))  # the daily SOP's grace is 2 h
+    sopbot.tick()
+    [run] = [r for r in sopbot.runs("daily") if r.occurrence == "2026-11-23T10:00"]
+    assert run.decision == "skipped_missed" and "not retried after its grace 2h" in (run.detail or "")
+    assert sopbot.outbox("daily") == []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.harness import Gateway, rss_mib
-from tests.waiting import PATIENCE, LineReader, stop_process, wait_for
+from tests.waiting import PATIENCE, LineReader, Stalled, stop_process, wait_for
 
 pytestmark = pytest.mark.gateway
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,10 @@ class Running:
         return self.reader.saw(text)
 
     def stop(self) -> int:
-        return stop_process(self.process, signal.SIGTERM)
+        try:
+            return stop_process(self.process, signal.SIGTERM)
+        except Stalled as stalled:
+            raise Stalled(f"{stalled}:\n" + "\n".join(self.reader.rest())) from None
 
 
 def test_sopbot_run_logs_in_syncs_and_answers_a_keyword(
@@ -87,7 +90,7 @@ def test_sopbot_run_logs_in_syncs_and_answers_a_keyword(
     finally:
         code = run.stop()
     assert code == 0, "\n".join(run.lines)
-    assert not run.saw("Traceback")
+    assert not run.saw("Traceback"), "\n".join(run.lines)
 
 
 def test_sopbot_run_with_a_wrong_token_says_so_in_one_line(gateway: Gateway, tmp_path: Path) -> None:

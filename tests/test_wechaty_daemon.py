@@ -342,6 +342,8 @@ def test_two_accounts_on_two_gateways(gateway: Gateway, own_gateway: Gateway, tm
         daemon = Daemon(settings, database=db, clock=FrozenClock(T0), autoplay=False, background=False)
         loop.run(daemon.start())
         try:
+            for runtime in daemon.accounts.values():  # the logins' contact syncs
+                loop.run(runtime.pipeline.drained())
             with db.session(read_only=True) as s:
                 statuses = {a.id: a.status for a in s.execute(select(Account)).scalars()}
                 per_account = {

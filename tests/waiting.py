@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -130,7 +131,9 @@ class LineReader:
         return list(self.lines)
 
 
-def stop_processes(processes: list[subprocess.Popen[Any]], sig: int, *, patience: float = PATIENCE) -> list[int]:
+def stop_processes(
+    processes: list[subprocess.Popen[Any]], sig: int, *, patience: float = PATIENCE
+) -> list[int]:
     """Send `sig` once to every process still running, then wait for their exit codes;
     kills the ones that never exit. Signalled together, they stop side by side."""
     for process in processes:
@@ -141,6 +144,11 @@ def stop_processes(processes: list[subprocess.Popen[Any]], sig: int, *, patience
         try:
             codes.append(process.wait(patience))
         except subprocess.TimeoutExpired:
+            if sig not in (signal.SIGUSR1, signal.SIGUSR2):  # `sopbot run` prints its threads and tasks
+                process.send_signal(signal.SIGUSR1)
+                time.sleep(1)
+                process.send_signal(signal.SIGUSR2)
+                time.sleep(1)
             process.kill()
             process.wait()
             raise Stalled(f"a process did not exit within {patience:.0f}s of signal {sig}") from None

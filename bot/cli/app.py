@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -68,6 +70,7 @@ def run(ctx: typer.Context) -> None:
             typer.echo(str(issue), err=True)
         fail(f"{len(issues)} problem(s) in the SOP, template or tag files; nothing was started")
     setup_logging(settings.log_level, settings.log_format)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack
     try:
         code = asyncio.run(Daemon(settings).run_forever())
     except (SchemaOutOfDate, ConnectError) as error:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.cli.context import CliState, fail
 from bot.delivery import control, ledger
 from bot.delivery.payload import summary
+from bot.sop.runtime import ledger as runs
 from bot.store import Database
 from bot.store.migrate import current_revision
 from bot.store.models import Contact, OutboxMessage, Room
@@ -59,7 +60,13 @@ def outbox(
         if sop:
             query = query.where(OutboxMessage.sop_id == sop)
         rows = session.execute(query).all()
+        failed = [run for run in runs.failed(session) if sop is None or run.sop_id == sop]
     database.dispose()
+    for run in failed:
+        console.print(
+            f"[bold red]SOP FAILED[/] {run.sop_id}/{run.step_id} @ {run.occurrence} (try {run.attempts}): "
+            f"{run.detail} — retried within the SOP's grace"
+        )
     console.print("  ".join(f"{name} {counts.get(name, 0)}" for name in STATES))
     table = Table(title_justify="left")
     for column in ("when", "state", "to", "from", "message", "reason"):

@@ -63,6 +63,12 @@ class AccountSettings(_Section):
     reconnect_max: float = Field(
         default=60.0, ge=0.5, le=3600, description="Longest wait between reconnects."
     )
+    call_timeout: float = Field(
+        default=20.0,
+        ge=1,
+        le=600,
+        description="Seconds a gateway call may take; a send cut off then may have gone out (unknown).",
+    )
     pacing: PacingSettings = Field(default_factory=PacingSettings)
 
     @field_validator("id")
@@ -104,6 +110,9 @@ class SandboxSettings(_Section):
     journal: Path | None = Field(
         default=Path("data/sandbox-sent.jsonl"),
         description="Where the sandbox records what was sent (plays WeChat's server side).",
+    )
+    send_delay: float = Field(
+        default=0.0, ge=0, le=60, description="Seconds each send takes (a real gateway's round trip)."
     )
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 from sqlmodel import Session
 
+from bot.instance import pid_alive, this_host
 from bot.store.models import DeliveryPause, DeliveryWorker
 from bot.store.upsert import upsert
 
@@ -46,10 +46,6 @@ def pauses(session: Session) -> list[DeliveryPause]:
     return list(session.execute(select(DeliveryPause).order_by(DeliveryPause.scope)).scalars())
 
 
-def this_host() -> str:
-    return socket.gethostname()
-
-
 def register(session: Session, worker_id: str, now: datetime) -> None:
     session.add(
         DeliveryWorker(id=worker_id, host=this_host(), pid=os.getpid(), started_at=now, heartbeat_at=now)
@@ -66,22 +62,12 @@ def unregister(session: Session, worker_id: str) -> None:
     session.execute(delete(DeliveryWorker).where(DeliveryWorker.id == worker_id))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def live_workers(session: Session, now: datetime, lease: timedelta) -> set[str]:
     """Workers that are alive: a fresh heartbeat, and on this host a running process."""
     alive: set[str] = set()
     host = this_host()
     for worker in session.execute(select(DeliveryWorker)).scalars():
         fresh = worker.heartbeat_at is not None and worker.heartbeat_at > now - lease
-        if fresh and (worker.host != host or _pid_alive(worker.pid)):
+        if fresh and (worker.host != host or pid_alive(worker.pid)):
             alive.add(worker.id)
     return alive

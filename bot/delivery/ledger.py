@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from bot.delivery.outbox import OutboxState
@@ -192,7 +192,11 @@ def claim_due(
         if len(result.claimed) >= limit:
             break
         candidate = Candidate(
-            Category(row.category), row.priority, QuietPolicy(row.quiet_policy), row.expires_at, row.room_id is not None
+            Category(row.category),
+            row.priority,
+            QuietPolicy(row.quiet_policy),
+            row.expires_at,
+            row.room_id is not None,
         )
         if candidate.to_room:
             recipient = recipients.rooms.get(row.room_id, Recipient(False))
@@ -285,15 +289,33 @@ def set_state(
     _write(session, [{"b_id": i} for i in row_ids], **values)
 
 
-def orphaned(session: Session, live_workers: set[str], account_ids: Sequence[str]) -> list[Claimed]:
-    """Rows left in `sending` by workers that are no longer alive."""
+def take_orphans(
+    session: Session,
+    me: str,
+    live_workers: set[str],
+    account_ids: Sequence[str],
+    *,
+    mine_too: bool = False,
+    limit: int = 1000,
+) -> list[Claimed]:
+    """Rows left in `sending` by workers that are gone (and, with `mine_too`, by this worker
+    itself, e.g. a lane that crashed mid-batch), claimed for this worker so that no other
+    live worker resolves them too."""
+    owners = [w for w in live_workers if w != me or not mine_too]
     rows = session.execute(
-        select(*_COLUMNS).where(
+        select(*_COLUMNS, T.c.claimed_by)
+        .where(
             T.c.state == OutboxState.SENDING.value,
             T.c.account_id.in_(account_ids),
-            or_(T.c.claimed_by.is_(None), and_(T.c.claimed_by.not_in(live_workers))),
+            or_(T.c.claimed_by.is_(None), T.c.claimed_by.not_in(owners)),
         )
+        .order_by(T.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
+    if not rows:
+        return []
+    _write(session, [{"b_id": r.id} for r in rows], claimed_by=me)
     recipients = _recipients(session, rows)
     return [_claimed(r, recipients, r.attempts) for r in rows]
 

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlmodel import Session
 
 from bot.clock import Clock
-from bot.events import INITIAL_STATE_REF, ContactEventKind, Outcome
+from bot.events import INITIAL_STATE_REF, ContactEventKind, ContactEventRecorded, Outcome
 from bot.recorder import writes as w
 from bot.signals import taglib
 from bot.signals.tiers import TierPolicy, recompute
 from bot.store import Database
 from bot.store import directory as d
 from bot.store.eventlog import EventLog
-from bot.store.models import Contact
 from bot.text import excerpt
 from bot.wechat.transport import Transport
 from bot.wechat.types import (
@@ -47,17 +48,27 @@ from bot.wechat.types import (
 log = logging.getLogger("bot.recorder")
 
 WECHAT_SOURCE = "wechat"  # tags the operator put on the contact in WeChat
+SYNC_CHUNK = 2000
 
 
 class Recorder:
     """One account's recorder (see the module docstring)."""
 
-    def __init__(self, database: Database, transport: Transport, clock: Clock, policy: TierPolicy) -> None:
+    def __init__(
+        self,
+        database: Database,
+        transport: Transport,
+        clock: Clock,
+        policy: TierPolicy,
+        *,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.database = database
         self.transport = transport
         self.clock = clock
         self.policy = policy
         self.account_id = transport.account_id
+        self.stopping = stopping or threading.Event()
 
     # -- login and the contact sync (talks to the transport: an io step) -------------------
 
@@ -80,41 +91,59 @@ class Recorder:
         rooms: Sequence[RoomInfo],
         members: dict[str, list[ContactInfo]],
     ) -> Outcome:
-        """Every contact, room and member the transport knows, in one transaction."""
+        """Every contact, room and member the transport knows: `SYNC_CHUNK` contacts per
+        transaction (background writes, so the pipelines' own units go first), ending early
+        when the daemon stops (the next login syncs again)."""
         now = self.clock.now()
         first_tier = self.policy.ladder.ids[0]
         with self.database.session() as session:
             d.mark_online(session, self.account_id, me, now)
-            known = set(
-                session.execute(select(Contact.wxid).where(Contact.account_id == self.account_id)).scalars()
-            )
-            events = EventLog(session)
-            tagged: dict[int, bool] = {}  # contact id → first seen in this sync
-            for contact in contacts:
-                contact_id = w.upsert_contact(session, self.account_id, contact, now, first_tier=first_tier)
-                events.know(contact_id, self.account_id)
-                if contact.tags:
-                    initial = contact.wxid not in known
-                    ref = INITIAL_STATE_REF if initial else WECHAT_SOURCE
-                    for tag in contact.tags:
-                        taglib.add_tag(
-                            session, events, contact_id, tag, source=WECHAT_SOURCE, now=now,
-                            evidence="微信标签", evidence_ref=ref,
-                        )  # fmt: skip
-                    tagged[contact_id] = initial
+            known = w.known_contacts(session, self.account_id)
+        events: list[ContactEventRecorded] = []
+        for start in range(0, len(contacts), SYNC_CHUNK):
+            if self.stopping.is_set():
+                log.info(
+                    "account %s: contact sync stopped at %d of %d", self.account_id, start, len(contacts)
+                )
+                return Outcome(events)
+            chunk = contacts[start : start + SYNC_CHUNK]
+            with self.database.session(background=True) as session:
+                newcomers = {c.wxid for c in chunk if c.wxid not in known.ids}
+                ids = w.sync_contacts(session, self.account_id, chunk, known, now, first_tier=first_tier)
+                tagged = [(contact_id, c) for contact_id, c in zip(ids, chunk, strict=True) if c.tags]
+                events += self._wechat_tags(session, tagged, newcomers, now)
+        with self.database.session(background=True) as session:
             for room in rooms:
                 room_id = w.upsert_room(session, self.account_id, room, now)
-                for member in members.get(room.room_wxid, ()):
-                    member_id = w.upsert_contact(session, self.account_id, member, now, first_tier=first_tier)
+                people = members.get(room.room_wxid, [])
+                ids = w.sync_contacts(session, self.account_id, people, known, now, first_tier=first_tier)
+                for member, member_id in zip(people, ids, strict=True):
                     w.record_member(session, room_id, member, member_id, joined_at=None)
-            for initial in (True, False):
-                ids = [c for c, first in tagged.items() if first is initial]
-                recompute(
-                    session, self.policy, now, events, contact_ids=ids, trigger="微信标签",
-                    evidence_ref=INITIAL_STATE_REF if initial else WECHAT_SOURCE,
+        return Outcome(events)
+
+    def _wechat_tags(
+        self, session: Session, tagged: list[tuple[int, ContactInfo]], newcomers: set[str], now: datetime
+    ) -> list[ContactEventRecorded]:
+        """The operator's WeChat tags as `wechat` tags; a tier tag moves the tier (a floor)."""
+        events = EventLog(session)
+        first_sight: dict[bool, list[int]] = {True: [], False: []}
+        for contact_id, contact in tagged:
+            events.know(contact_id, self.account_id)
+            initial = contact.wxid in newcomers
+            ref = INITIAL_STATE_REF if initial else WECHAT_SOURCE
+            for tag in contact.tags:
+                taglib.add_tag(
+                    session, events, contact_id, tag, source=WECHAT_SOURCE, now=now, evidence="微信标签",
+                    evidence_ref=ref,
                 )  # fmt: skip
-            events.flush()
-        return Outcome(events.events)
+            first_sight[initial].append(contact_id)
+        for initial, ids in first_sight.items():
+            recompute(
+                session, self.policy, now, events, contact_ids=ids, trigger="微信标签",
+                evidence_ref=INITIAL_STATE_REF if initial else WECHAT_SOURCE,
+            )  # fmt: skip
+        events.flush()
+        return events.events
 
     # -- units of work -------------------------------------------------------------------
 
@@ -168,7 +197,9 @@ class Recorder:
                 contact_id = w.upsert_contact(
                     session, self.account_id, person, now, first_tier=self.policy.ladder.ids[0]
                 )
-                w.record_member(session, room_id, person, contact_id, joined_at=event.at, inviter_wxid=inviter)
+                w.record_member(
+                    session, room_id, person, contact_id, joined_at=event.at, inviter_wxid=inviter
+                )
                 events.know(contact_id, self.account_id)
                 events.record(
                     contact_id, ContactEventKind.JOINED_GROUP, event.at, detail=event.room.topic, ref=inviter

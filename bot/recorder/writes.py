@@ -3,13 +3,15 @@ stored in the caller's transaction (functions never commit)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from bot.store.models import Contact, InboundMessage, Room, RoomMember
-from bot.store.upsert import upsert
+from bot.store.upsert import insert_new, upsert
 from bot.wechat.types import ContactInfo, Message, RoomInfo
 
 
@@ -118,3 +120,81 @@ def record_message(
             update(Contact).where(Contact.id == contact_id).values(last_message_at=message.sent_at)
         )
     return message_id
+
+
+_REFRESHED = ("name", "alias", "weixin", "phone", "gender", "city")
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the database holds about the account's contacts, for a bulk sync to compare."""
+
+    ids: dict[str, int]  # wxid → contact id
+    fields: dict[str, tuple[object, ...]]  # wxid → (name, alias, weixin, phone, gender, city, is_friend)
+
+
+def known_contacts(session: Session, account_id: str) -> Known:
+    rows = session.execute(
+        select(Contact.wxid, Contact.id, *(getattr(Contact, f) for f in _REFRESHED), Contact.is_friend).where(
+            Contact.account_id == account_id
+        )
+    ).all()
+    return Known({r[0]: int(r[1]) for r in rows}, {r[0]: tuple(r[2:]) for r in rows})
+
+
+def sync_contacts(
+    session: Session,
+    account_id: str,
+    people: Sequence[ContactInfo],
+    known: Known,
+    now: datetime,
+    *,
+    first_tier: str,
+) -> list[int]:
+    """Store a chunk of a contact sync with a few statements instead of one per person:
+    new people inserted, changed ones updated (with the same rules as `upsert_contact`: a
+    missing field keeps what was known, a group member view never downgrades a friend),
+    unchanged ones left alone. Updates `known`; returns the contact ids in order."""
+    fresh: list[dict[str, object]] = []
+    changed: list[dict[str, object]] = []
+    for info in people:
+        before = known.fields.get(info.wxid)
+        if before is None:
+            fresh.append({
+                "account_id": account_id, "wxid": info.wxid, "name": info.name, "alias": info.alias,
+                "weixin": info.weixin, "phone": info.phone, "gender": info.gender, "city": info.city,
+                "is_friend": info.is_friend, "blocked": False, "opted_out": False, "tier": first_tier,
+                "first_seen_at": now, "updated_at": now,
+            })  # fmt: skip
+            continue
+        reported = [getattr(info, f) for f in _REFRESHED]
+        kept = [
+            new if new is not None or field == "name" else old
+            for field, new, old in zip(_REFRESHED, reported, before[:-1], strict=True)
+        ]
+        after = (*kept, bool(before[-1]) or info.is_friend)
+        if after != before:
+            known.fields[info.wxid] = after
+            columns = dict(zip((*_REFRESHED, "is_friend"), after, strict=True))
+            changed.append({"b_id": known.ids[info.wxid], **columns, "b_now": now})
+    if fresh:
+        insert_new(session, Contact.__table__, fresh, conflict=["account_id", "wxid"])
+        wxids = [str(row["wxid"]) for row in fresh]
+        for start in range(0, len(wxids), 500):
+            for wxid, contact_id in session.execute(
+                select(Contact.wxid, Contact.id).where(
+                    Contact.account_id == account_id, Contact.wxid.in_(wxids[start : start + 500])
+                )
+            ):
+                known.ids[wxid] = int(contact_id)
+        for row in fresh:
+            known.fields[str(row["wxid"])] = (*(row[f] for f in _REFRESHED), row["is_friend"])
+    if changed:
+        table = Contact.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(**{f: bindparam(f) for f in (*_REFRESHED, "is_friend")}, updated_at=bindparam("b_now"))
+        )
+        session.execute(statement, changed, execution_options={"synchronize_session": False})
+    return [known.ids[info.wxid] for info in people]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,13 +53,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class WriterTurns:
-    """Write transactions of one process take turns, foreground writes before background ones."""
+    """Write transactions of one process take turns: first come, first served, foreground
+    writes before background ones."""
 
     def __init__(self) -> None:
         self._free = threading.Condition(threading.Lock())
         self._owner: int | None = None
         self._depth = 0
-        self._waiting = 0  # foreground writers waiting
+        self._tickets = itertools.count()
+        self._queues: dict[bool, collections.deque[int]] = {
+            False: collections.deque(),
+            True: collections.deque(),
+        }
+
+    def _my_turn(self, ticket: int, background: bool) -> bool:
+        if self._owner is not None:
+            return False
+        if background and self._queues[False]:
+            return False
+        return self._queues[background][0] == ticket
 
     @contextmanager
     def turn(self, *, background: bool) -> Iterator[None]:
@@ -66,13 +80,13 @@ class WriterTurns:
             if self._owner == me:  # a write session inside another one, on the same thread
                 self._depth += 1
             else:
-                if not background:
-                    self._waiting += 1
+                ticket = next(self._tickets)
+                queue = self._queues[background]
+                queue.append(ticket)
                 try:
-                    self._free.wait_for(lambda: self._owner is None and (not background or self._waiting == 0))
+                    self._free.wait_for(lambda: self._my_turn(ticket, background))
                 finally:
-                    if not background:
-                        self._waiting -= 1
+                    queue.remove(ticket)
                 self._owner, self._depth = me, 1
         try:
             yield

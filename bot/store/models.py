@@ -260,6 +260,21 @@ class DeliveryWorker(SQLModel, table=True):
     heartbeat_at: datetime | None = _ts()
 
 
+class AccountLease(SQLModel, table=True):
+    """Which daemon runs an account, until when. The holder renews it; another daemon takes
+    the account over once it has expired (or at once, on the same host, when the holder's
+    process is gone)."""
+
+    __tablename__ = "account_leases"
+
+    account_id: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(max_length=64, description="The daemon's instance id (host-pid-random).")
+    host: str = Field(max_length=255)
+    pid: int
+    acquired_at: datetime | None = _ts()
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class SopRun(SQLModel, table=True):
     """The SOP run ledger: one row per SOP occurrence, with what was decided for it."""
 
@@ -277,6 +292,10 @@ class SopRun(SQLModel, table=True):
     # 0005_pipeline: a big occurrence is planned in chunks; None while that is under way (a
     # daemon that died meanwhile leaves it None, and the next start finishes the planning)
     finished_at: datetime | None = _ts()
+    # 0006_leases: tries of an occurrence that failed (retried within the SOP's grace), and
+    # the daemon planning it (an unfinished occurrence is resumed once that daemon is gone)
+    attempts: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    planner: str | None = Field(default=None, max_length=64)
 
 
 # -- signals (0002_signals) -----------------------------------------------------------
@@ -351,7 +370,9 @@ class WechatIdentity(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: str = Field(max_length=32)
-    puppet_id: str = Field(max_length=128, description="The id the gateway uses for the person now or before.")
+    puppet_id: str = Field(
+        max_length=128, description="The id the gateway uses for the person now or before."
+    )
     canonical_wxid: str = Field(max_length=128, description="sopbot's id for the person (contacts.wxid).")
     weixin: str | None = Field(default=None, max_length=64)
     alias: str | None = None

@@ -121,7 +121,8 @@ class WebhookServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            reply = await asyncio.wait_for(self._handle(reader), READ_TIMEOUT)
+            async with asyncio.timeout(READ_TIMEOUT):
+                reply = await self._handle(reader)
         except (
             TimeoutError,
             asyncio.IncompleteReadError,

@@ -25,8 +25,9 @@ def build_transport(
         if journal is not None and len(settings.accounts) > 1:
             journal = journal.with_name(f"{journal.stem}-{account.id}{journal.suffix}")
         return SandboxTransport(
-            account.id, clock=clock, seed=sandbox.seed, journal=journal, extra_contacts=sandbox.extra_contacts
-        )
+            account.id, clock=clock, seed=sandbox.seed, journal=journal, extra_contacts=sandbox.extra_contacts,
+            send_delay=sandbox.send_delay,
+        )  # fmt: skip
     if account.transport == "wechaty":
         try:
             from bot.wechat.wechaty_transport import WechatyTransport

@@ -36,6 +36,7 @@ EVENTS = (
 )
 
 RawEvent = tuple[int, str, Any]  # (connection generation, event name, payload)
+CLOSE_TIMEOUT = 2.0
 
 
 def free_port() -> int:
@@ -105,6 +106,7 @@ class GatewaySession:
         for name in EVENTS:
             puppet.on(name, self._forward(generation, name))
         self.stream = asyncio.create_task(puppet.start(), name=f"wechaty-stream-{self.options.name}")
+        self.stream.add_done_callback(_consume_error)  # the transport watches the stream; see close()
         return self.stream
 
     def _forward(self, generation: int, name: str) -> Callable[[Any], None]:
@@ -117,31 +119,40 @@ class GatewaySession:
         """The gateway answers a cheap call in time (catches a hung gateway, which keeps
         the TCP connection open and so never ends the stream)."""
         try:
-            await asyncio.wait_for(self.puppet.puppet_stub.version(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.puppet.puppet_stub.version()
         except Exception:
             return False
         return True
 
     async def close(self) -> None:
         """Drop the connection without telling the gateway to stop: a gRPC `stop` would log
-        the upstream WeChat account out, and the next connect restarts it anyway."""
+        the upstream WeChat account out, and the next connect restarts it anyway. The socket
+        is closed first and the stream given `CLOSE_TIMEOUT` to end: a gateway that stopped
+        answering cannot hold this up."""
         stream, self.stream = self.stream, None
-        if stream is not None:
-            stream.cancel()
-            with contextlib.suppress(BaseException):
-                await stream
         try:
             puppet = self.bot.puppet
         except Exception:
-            return
-        with contextlib.suppress(Exception):
-            puppet._event_stream.remove_all_listeners()
-        channel = getattr(puppet, "channel", None)
-        if channel is not None:
+            puppet = None
+        if puppet is not None:
             with contextlib.suppress(Exception):
-                channel.close()
-        puppet.channel = None
-        puppet._puppet_stub = None
+                puppet._event_stream.remove_all_listeners()
+            channel = getattr(puppet, "channel", None)
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    channel.close()
+        if stream is not None:
+            stream.cancel()
+            await asyncio.wait({stream}, timeout=CLOSE_TIMEOUT)
+            if not stream.done():
+                log.warning(
+                    "the gateway's event stream did not end within %.0fs of closing; left behind",
+                    CLOSE_TIMEOUT,
+                )
+        if puppet is not None:
+            puppet.channel = None
+            puppet._puppet_stub = None
 
     def _tls_init(self, puppet: Any) -> Callable[[], None]:
         """Replaces PuppetService._init_puppet (plaintext only) with a TLS channel."""
@@ -168,3 +179,10 @@ class GatewaySession:
             puppet._puppet_stub = PuppetStub(channel)
 
         return init
+
+
+def _consume_error(task: asyncio.Task[None]) -> None:
+    """Mark a finished stream's error as seen: a stream ended by `close()` fails with
+    "Connection lost", which is the point, and asyncio would log it as a traceback."""
+    if not task.cancelled():
+        task.exception()

@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.clock import Clock
 from bot.config.settings import AccountSettings, Settings
@@ -65,6 +65,8 @@ log = logging.getLogger("bot.wechat.wechaty")
 AT_SEPARATOR = "\u2005"  # WeChat puts this (a four-per-em space) after each @name
 FIRST_LOGIN_WAIT = 10.0  # seconds start() waits for the login event before returning
 CONNECT_TIMEOUT = 15.0
+CALL_TIMEOUT = 15.0  # a gateway call that takes longer is cut off (sends: `call_timeout`)
+T = TypeVar("T")
 PAYLOAD_CONCURRENCY = 16
 _FRIENDSHIP_CONFIRM, _FRIENDSHIP_RECEIVE = 1, 2
 _CONTACT_OFFICIAL = 2
@@ -176,10 +178,15 @@ class WechatyTransport:
                     mention_ids = [self.identities.puppet_id(w) for w in content.mentions]
                     names = [await self._name(m) for m in mention_ids]
                     text = AT_SEPARATOR.join(f"@{n}" for n in names) + " " + text
-                msg_id = await puppet.message_send_text(to, text, mention_ids)
+                msg_id = await _deadline(
+                    puppet.message_send_text(to, text, mention_ids), self.account.call_timeout
+                )
             elif isinstance(content, Image):
-                response = await puppet.puppet_stub.message_send_file(
-                    conversation_id=to, filebox=url_file_box(content.url)
+                response = await _deadline(
+                    puppet.puppet_stub.message_send_file(
+                        conversation_id=to, filebox=url_file_box(content.url)
+                    ),
+                    self.account.call_timeout,
                 )
                 msg_id = response.id
             elif isinstance(content, LinkCard):
@@ -191,7 +198,10 @@ class WechatyTransport:
                     thumbnailUrl=content.thumbnail_url or None,
                     description=content.description or None,
                 )
-                msg_id = await puppet.message_send_url(to, json.dumps(asdict(card), ensure_ascii=False))
+                msg_id = await _deadline(
+                    puppet.message_send_url(to, json.dumps(asdict(card), ensure_ascii=False)),
+                    self.account.call_timeout,
+                )
             else:
                 raise TransportError(f"cannot send {type(content).__name__}")
         except TransportError:
@@ -205,7 +215,7 @@ class WechatyTransport:
 
     async def contacts(self) -> Sequence[ContactInfo]:
         puppet = self._puppet()
-        ids = [i for i in await puppet.contact_list() if i != self._self_id and "@" not in i]
+        ids = [i for i in await _deadline(puppet.contact_list()) if i != self._self_id and "@" not in i]
         payloads = await self._gather([lambda i=i: self._contact_payload(i) for i in ids])
         people = [p for p in payloads if p is not None and int(p.type or 0) != _CONTACT_OFFICIAL]
         now = self.clock.now()
@@ -215,13 +225,13 @@ class WechatyTransport:
 
     async def rooms(self) -> Sequence[RoomInfo]:
         puppet = self._puppet()
-        ids = list(await puppet.room_list())
+        ids = list(await _deadline(puppet.room_list()))
         payloads = await self._gather([lambda i=i: self._room_payload(i, fresh=True) for i in ids])
         return [tr.room(p, self.identities) for p in payloads if p is not None]
 
     async def room_members(self, room_wxid: str) -> Sequence[ContactInfo]:
         puppet = self._puppet()
-        ids = [i for i in await puppet.room_members(room_wxid) if i != self._self_id]
+        ids = [i for i in await _deadline(puppet.room_members(room_wxid)) if i != self._self_id]
         payloads = await self._gather([lambda i=i: self._contact_payload(i) for i in ids])
         now = self.clock.now()
         members = [tr.contact(p, self.identities, now) for p in payloads if p is not None]
@@ -231,10 +241,12 @@ class WechatyTransport:
     async def accept_friend(self, request_id: str) -> None:
         puppet = self._puppet()
         try:
-            request = await puppet.friendship_payload(request_id)
-            await puppet.friendship_accept(request_id)
+            request = await _deadline(puppet.friendship_payload(request_id))
+            await _deadline(puppet.friendship_accept(request_id))
         except Exception as error:
-            raise TransportError(f"could not accept friend request {request_id}: {error_text(error)}") from None
+            raise TransportError(
+                f"could not accept friend request {request_id}: {error_text(error)}"
+            ) from None
         hello = self._requests.pop(request_id, request.hello or "")
         contact = await self._contact(request.contact_id, fresh=True)
         self._welcomed.add(request.contact_id)
@@ -251,7 +263,7 @@ class WechatyTransport:
         session = self._require_session()
         contact = session.bot.Contact.load(self.identities.puppet_id(wxid))
         try:
-            await contact.alias(alias)
+            await _deadline(contact.alias(alias))
         except Exception as error:
             raise TransportError(f"could not set the remark of {wxid}: {error_text(error)}") from None
 
@@ -261,7 +273,7 @@ class WechatyTransport:
         session = self._require_session()
         endpoint = self.account.endpoint or ""
         try:
-            stream = await asyncio.wait_for(session.connect(), CONNECT_TIMEOUT)
+            stream = await _deadline(session.connect(), CONNECT_TIMEOUT)
         except Exception as error:
             raise await self._classify(error) from None
         login = asyncio.create_task(self._logged_in.wait())
@@ -333,7 +345,7 @@ class WechatyTransport:
             attempt += 1
             self.reconnect_attempts += 1
             try:
-                stream = await asyncio.wait_for(session.connect(), CONNECT_TIMEOUT)
+                stream = await _deadline(session.connect(), CONNECT_TIMEOUT)
                 done, _ = await asyncio.wait({stream}, timeout=min(2.0, self.account.health_interval))
                 if done:
                     error = None if stream.cancelled() else stream.exception()
@@ -369,7 +381,8 @@ class WechatyTransport:
             "room-topic": self._on_room_topic,
             "error": self._on_error,
         }
-        while True:
+        this = asyncio.current_task()
+        while this is None or not this.cancelling():  # a cancellation a library call swallowed
             _generation, name, payload = await self._queue.get()
             try:
                 await handlers[name](payload)
@@ -407,7 +420,7 @@ class WechatyTransport:
 
     async def _on_message(self, payload: Any) -> None:
         puppet = self._puppet()
-        message = await puppet.message_payload(payload.message_id)
+        message = await _deadline(puppet.message_payload(payload.message_id))
         if not message.from_id or message.from_id == self._self_id:
             return  # our own send, echoed back
         talker = await self._contact(message.from_id)
@@ -421,7 +434,7 @@ class WechatyTransport:
 
     async def _on_friendship(self, payload: Any) -> None:
         puppet = self._puppet()
-        request = await puppet.friendship_payload(payload.friendship_id)
+        request = await _deadline(puppet.friendship_payload(payload.friendship_id))
         kind = int(request.type or 0)
         if kind == _FRIENDSHIP_RECEIVE:
             contact = await self._contact(request.contact_id, fresh=True)
@@ -507,14 +520,14 @@ class WechatyTransport:
         # The per-connection Contact pool caches payloads; events that change a contact pass fresh.
         contact = self._require_session().bot.Contact.load(puppet_id)
         if fresh or not contact.is_ready():
-            contact.payload = await self._session.puppet.contact_payload(puppet_id)  # type: ignore[union-attr]
+            contact.payload = await _deadline(self._session.puppet.contact_payload(puppet_id))  # type: ignore[union-attr]
         return contact.payload
 
     async def _room_payload(self, room_id: str, *, fresh: bool = False) -> Any:
         # Room.ready(force_sync=True) returns early when a payload is cached: refresh by hand.
         room = self._require_session().bot.Room.load(room_id)
         if fresh or not room.is_ready():
-            room.payload = await self._session.puppet.room_payload(room_id)  # type: ignore[union-attr]
+            room.payload = await _deadline(self._session.puppet.room_payload(room_id))  # type: ignore[union-attr]
         return room.payload
 
     async def _contact(self, puppet_id: str, *, fresh: bool = False) -> ContactInfo:
@@ -535,10 +548,19 @@ class WechatyTransport:
         contact = session.bot.Contact.load(self.identities.puppet_id(wxid))
         label = session.bot.Tag.load(tag)
         try:
-            await (label.add(contact) if add else label.remove(contact))
+            await _deadline(label.add(contact) if add else label.remove(contact))
         except Exception as error:
             verb = "add" if add else "remove"
             raise TransportError(f"could not {verb} tag {tag!r} for {wxid}: {error_text(error)}") from None
+
+
+async def _deadline(call: Awaitable[T], seconds: float = CALL_TIMEOUT) -> T:
+    """Every call to the gateway gets a deadline: a gateway that accepts the connection but
+    stops answering must not hold a caller forever (TimeoutError past it). Not
+    `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation that arrives as the call
+    finishes, and a task cancelled at shutdown then runs on."""
+    async with asyncio.timeout(seconds):
+        return await call
 
 
 __all__ = ["WechatyTransport"]

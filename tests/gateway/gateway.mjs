@@ -3,6 +3,7 @@
 // Serves gRPC (TLS disabled) on 127.0.0.1:PORT and a JSON control API on 127.0.0.1:CONTROL.
 // Prints exactly one stdout line `READY grpc=127.0.0.1:P control=127.0.0.1:C`; logs go to stderr.
 // See README.md in this directory for the control API.
+import fs from 'node:fs'
 import http from 'node:http'
 import { parseArgs } from 'node:util'
 
@@ -20,6 +21,8 @@ const { values: args } = parseArgs({
     token: { type: 'string' },
     'log-level': { type: 'string' },
     tls: { type: 'boolean' },
+    journal: { type: 'string' },
+    'send-delay': { type: 'string' },
   },
 })
 const port = Number(args.port ?? process.env.GATEWAY_PORT)
@@ -84,11 +87,17 @@ mocker.use(function sopbotEnvironment (m) {
 const puppet = new PuppetMock({ mocker })
 
 // ---------------------------------------------------------------- recording
+// --journal FILE: every recorded send is also appended to FILE as a JSON line, written before
+// the send returns, so the record survives a SIGKILL of this process (fault tests count it).
+// --send-delay MS: each send takes that long, as a real WeChat round trip does.
+const journal = args.journal
+const sendDelay = Number(args['send-delay'] ?? 0)
 let seq = 0
 let sent = []
 const record = (kind, fields) => {
   const entry = { seq: ++seq, ts: Date.now(), kind, ...fields }
   sent.push(entry)
+  if (journal) fs.appendFileSync(journal, JSON.stringify(entry) + '\n')
   info('recorded', JSON.stringify(entry))
   return entry
 }
@@ -120,44 +129,45 @@ const emitMessage = ({ talkerId, conversationId, text, mentionIdList = [], type 
   return id
 }
 
-const sendGuard = (conversationId) => {
+const sendGuard = async (conversationId) => {
+  if (sendDelay) await new Promise((resolve) => setTimeout(resolve, sendDelay))
   if (!puppet.isLoggedIn) throw new Error('not logged in')
   requireConversation(conversationId)
 }
 // text: the echo's message id is returned, like a real puppet
 puppet.messageSendText = async (conversationId, text, mentionIdList) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   const mentionIds = mentionIdList ?? []
   record('text', { ...target(conversationId), text, mentionIds })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text, mentionIdList: mentionIds })
 }
 puppet.messageSendUrl = async (conversationId, urlLinkPayload) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('url', { ...target(conversationId), payload: urlLinkPayload })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text: urlLinkPayload?.url ?? '', type: PUPPET.types.Message.Url })
 }
 puppet.messageSendFile = async (conversationId, fileBox) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('file', { ...target(conversationId), name: fileBox?.name, mediaType: fileBox?.mediaType, fileBox: fileBox?.toJSON?.() ?? String(fileBox) })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text: fileBox?.name ?? '', type: PUPPET.types.Message.Attachment })
 }
 puppet.messageSendContact = async (conversationId, contactId) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('contact', { ...target(conversationId), contactId })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text: contactId, type: PUPPET.types.Message.Contact })
 }
 puppet.messageSendMiniProgram = async (conversationId, miniProgramPayload) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('miniProgram', { ...target(conversationId), payload: miniProgramPayload })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text: miniProgramPayload?.title ?? '', type: PUPPET.types.Message.MiniProgram })
 }
 puppet.messageSendLocation = async (conversationId, locationPayload) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('location', { ...target(conversationId), payload: locationPayload })
   return emitMessage({ talkerId: puppet.currentUserId, conversationId, text: locationPayload?.name ?? '', type: PUPPET.types.Message.Location })
 }
 puppet.messageForward = async (conversationId, messageId) => {
-  sendGuard(conversationId)
+  await sendGuard(conversationId)
   record('forward', { ...target(conversationId), messageId })
 }
 puppet.messageRecall = async (messageId) => {

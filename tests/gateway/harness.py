@@ -64,9 +64,18 @@ class ControlError(Exception):
 class Gateway:
     """One gateway process: gRPC on `port`, control API on `control_port`."""
 
-    def __init__(self, *, token: str | None = None, tls: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        journal: Path | None = None,
+        send_delay_ms: int = 0,
+    ) -> None:
         self.token = token or f"test-{uuid.uuid4().hex}"
         self.tls = tls
+        self.journal = journal  # every send, as JSON lines: survives a SIGKILL of the gateway
+        self.send_delay_ms = send_delay_ms
         self.port = free_port()
         self.control_port = free_port()
         self.process: subprocess.Popen[str] | None = None
@@ -84,6 +93,10 @@ class Gateway:
                 str(self.control_port), "--token", self.token]  # fmt: skip
         if self.tls:
             args.append("--tls")
+        if self.journal is not None:
+            args += ["--journal", str(self.journal)]
+        if self.send_delay_ms:
+            args += ["--send-delay", str(self.send_delay_ms)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_")}
         began = time.monotonic()
         self.process = subprocess.Popen(
@@ -122,6 +135,13 @@ class Gateway:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def journal_entries(self) -> list[dict[str, Any]]:
+        """What this gateway (in all its lives on these ports) recorded as sent."""
+        if self.journal is None or not self.journal.exists():
+            return []
+        lines = self.journal.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip().endswith("}")]
 
     def rss_mib(self) -> float | None:
         return rss_mib(self.process.pid) if self.process is not None else None

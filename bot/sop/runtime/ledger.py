@@ -30,6 +30,7 @@ def record_occurrence(
     decision: RunDecision,
     now: datetime,
     detail: str | None = None,
+    planner: str | None = None,
 ) -> bool:
     """Write the occurrence's ledger row; False when it was already decided (by this
     daemon earlier, or by another one)."""
@@ -43,6 +44,7 @@ def record_occurrence(
             planned=0,
             detail=detail,
             decided_at=now,
+            planner=planner,
         )
         .on_conflict_do_nothing(index_elements=["sop_id", "step_id", "occurrence"])
         .returning(SopRun.__table__.c.id)
@@ -65,6 +67,65 @@ def record_finished(
         return False
     finish(session, sop_id, step_id, occurrence, 0, detail, now)
     return True
+
+
+def record_failure(
+    session: Session, sop_id: str, step_id: str, occurrence: str, error: str, now: datetime
+) -> None:
+    """The occurrence could not be planned: say so (it is retried within the SOP's grace)."""
+    table = SopRun.__table__
+    statement = insert_for(session, table).values(
+        sop_id=sop_id, step_id=step_id, occurrence=occurrence, decision=RunDecision.FAILED.value,
+        planned=0, detail=error, decided_at=now, finished_at=now, attempts=1,
+    )  # fmt: skip
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["sop_id", "step_id", "occurrence"],
+            set_={
+                "decision": RunDecision.FAILED.value,
+                "detail": error,
+                "decided_at": now,
+                "finished_at": now,
+            },
+        )
+    )
+
+
+def retry_failed(
+    session: Session,
+    sop_id: str,
+    step_id: str,
+    occurrence: str,
+    decision: RunDecision,
+    now: datetime,
+    detail: str,
+    planner: str | None = None,
+) -> bool:
+    """Take a failed occurrence up again (False: it is not failed any more, someone else
+    retried it)."""
+    taken = session.execute(
+        update(SopRun)
+        .where(
+            SopRun.sop_id == sop_id, SopRun.step_id == step_id, SopRun.occurrence == occurrence,
+            SopRun.decision == RunDecision.FAILED.value,
+        )
+        .values(
+            decision=decision.value, detail=detail, decided_at=now, finished_at=None,
+            attempts=SopRun.attempts + 1, planner=planner,
+        )
+    )  # fmt: skip
+    return bool(taken.rowcount)
+
+
+def failed(session: Session) -> list[SopRun]:
+    """Calendar occurrences whose last try failed."""
+    return list(
+        session.execute(
+            select(SopRun)
+            .where(SopRun.decision == RunDecision.FAILED.value, SopRun.occurrence.not_like("ev%"))
+            .order_by(SopRun.id)
+        ).scalars()
+    )
 
 
 def finish(

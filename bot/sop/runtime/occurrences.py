@@ -8,12 +8,14 @@ from a worker thread; tests call them directly.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, and_, cast, exists, literal, or_, select
 from sqlmodel import Session
 
+from bot.delivery.control import live_workers
 from bot.delivery.outbox import enqueue
 from bot.events import HISTORY_ONLY_REFS
 from bot.policies import OnMissed
@@ -28,7 +30,16 @@ from bot.sop.runtime.fanout import (
     recipients_for,
     summary,
 )
-from bot.sop.runtime.ledger import RunDecision, finish, record_finished, record_occurrence, unfinished
+from bot.sop.runtime.ledger import (
+    RunDecision,
+    failed,
+    finish,
+    record_failure,
+    record_finished,
+    record_occurrence,
+    retry_failed,
+    unfinished,
+)
 from bot.store import Database
 from bot.store.models import ContactEvent, SopRun
 
@@ -36,6 +47,22 @@ log = logging.getLogger("bot.sop")
 
 # A run this late is still "on time" (the scheduler woke late, the sweep runs each minute).
 ON_TIME = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Planner:
+    """Who plans occurrences (this daemon's instance id, kept in the ledger so that another
+    daemon resumes an unfinished occurrence only once its planner is gone) and the signal to
+    stop mid-way (the daemon is stopping: the next start finishes the planning)."""
+
+    name: str | None = None
+    stopping: threading.Event | None = None
+
+
+UNNAMED = Planner()
+
+# A daemon whose heartbeat is older than this is gone (its unfinished planning is resumed).
+LIVENESS = timedelta(seconds=30)
 # Recipients rendered and planned per transaction.
 PLAN_CHUNK = 250
 # Missed calendar occurrences older than this are not looked at (nor recorded).
@@ -100,16 +127,20 @@ def due_times(step: Step, since: datetime, now: datetime) -> list[datetime]:
     return list(fire_times(step.trigger, start, now))
 
 
-
-
 def run_calendar_step(
-    database: Database, sopset: SopSet, sop: Sop, step: Step, since: datetime, now: datetime
+    database: Database,
+    sopset: SopSet,
+    sop: Sop,
+    step: Step,
+    since: datetime,
+    now: datetime,
+    planner: Planner = UNNAMED,
 ) -> list[RunResult]:
     """Decide and run every occurrence of a step in (since, now]."""
     results = []
     for at, decision, detail in decide(due_times(step, since, now), now, sop):
         if decision in (RunDecision.RAN, RunDecision.CAUGHT_UP):
-            results.append(execute(database, sopset, sop, step, at, decision, now, detail))
+            results.append(execute_or_fail(database, sopset, sop, step, at, decision, now, detail, planner))
         else:
             occurrence = occurrence_key(at, sop)
             with database.session() as session:
@@ -129,13 +160,87 @@ def execute(
     decision: RunDecision,
     now: datetime,
     detail: str | None = None,
+    planner: Planner = UNNAMED,
 ) -> RunResult:
     """Run one calendar occurrence: decide it in the ledger, then plan its messages."""
     occurrence = occurrence_key(at, sop)
     with database.session() as session:
-        if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail):
+        if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail, planner.name):
             return RunResult(sop.id, step.id, occurrence, None)
-    return plan_occurrence(database, sopset, sop, step, at, decision, now, detail)
+    return plan_occurrence(database, sopset, sop, step, at, decision, now, detail, planner)
+
+
+def execute_or_fail(
+    database: Database,
+    sopset: SopSet,
+    sop: Sop,
+    step: Step,
+    at: datetime,
+    decision: RunDecision,
+    now: datetime,
+    detail: str | None = None,
+    planner: Planner = UNNAMED,
+) -> RunResult:
+    """`execute`, and if it raises, the failure in the ledger (retried within the SOP's
+    grace by `retry_failures`). Raises only if even the failure cannot be recorded."""
+    try:
+        return execute(database, sopset, sop, step, at, decision, now, detail, planner)
+    except Exception as error:
+        return _failed(database, sop, step, at, now, error)
+
+
+def _failed(
+    database: Database, sop: Sop, step: Step, at: datetime, now: datetime, error: Exception
+) -> RunResult:
+    occurrence = occurrence_key(at, sop)
+    reason = str(getattr(error, "orig", None) or error).split("\n")[
+        0
+    ]  # a database error: its own words, no SQL
+    text = f"{type(error).__name__}: {' '.join(reason.split())[:300]}"
+    log.error("SOP %s/%s @ %s failed: %s; retried within its grace %s", sop.id, step.id, occurrence, text,
+              _minutes(sop.spec.grace), exc_info=error)  # fmt: skip
+    with database.session() as session:
+        record_failure(session, sop.id, step.id, occurrence, text, now)
+    return RunResult(sop.id, step.id, occurrence, RunDecision.FAILED, 0, text)
+
+
+def retry_failures(
+    database: Database, sopset: SopSet, now: datetime, planner: Planner = UNNAMED
+) -> list[RunResult]:
+    """Try the failed calendar occurrences again while they are within their SOP's grace;
+    past it, they are recorded as missed, with the error."""
+    with database.session(read_only=True) as session:
+        runs = failed(session)
+    results = []
+    for run in runs:
+        sop = sopset.sops.get(run.sop_id)
+        step = next((s for s in sop.steps if s.id == run.step_id), None) if sop else None
+        if sop is None or step is None:
+            continue
+        at = datetime.strptime(run.occurrence, "%Y-%m-%dT%H:%M").replace(tzinfo=sop.tz)
+        late = now - at
+        if late > max(sop.spec.grace, ON_TIME):
+            with database.session() as session:
+                note = f"failed ({run.detail}); not retried after its grace {_minutes(sop.spec.grace)}"
+                retry_failed(session, sop.id, step.id, run.occurrence, RunDecision.SKIPPED_MISSED, now, note)
+                finish(session, sop.id, step.id, run.occurrence, 0, note, now)
+            results.append(RunResult(sop.id, step.id, run.occurrence, RunDecision.SKIPPED_MISSED, 0, note))
+            continue
+        decision = RunDecision.RAN if late <= ON_TIME else RunDecision.CAUGHT_UP
+        detail = f"try {run.attempts + 1}, after: {run.detail}"
+        with database.session() as session:
+            if not retry_failed(
+                session, sop.id, step.id, run.occurrence, decision, now, detail, planner.name
+            ):
+                continue
+        try:
+            result = plan_occurrence(database, sopset, sop, step, at, decision, now, detail, planner)
+        except Exception as error:
+            result = _failed(database, sop, step, at, now, error)
+        results.append(result)
+    for result in results:
+        log.info("SOP %s", result)
+    return results
 
 
 def plan_occurrence(
@@ -147,6 +252,7 @@ def plan_occurrence(
     decision: RunDecision,
     now: datetime,
     detail: str | None = None,
+    planner: Planner = UNNAMED,
 ) -> RunResult:
     """Render the occurrence for its audience and put the messages in the outbox, a chunk
     per transaction (a 100,000-contact fan-out never holds the database for long), then
@@ -162,6 +268,10 @@ def plan_occurrence(
     total = Fanout()
     inserted = 0
     for start in range(0, len(recipients), PLAN_CHUNK):
+        if planner.stopping is not None and planner.stopping.is_set():
+            note = f"stopped after {start} of {len(recipients)} recipients; the next start plans the rest"
+            log.info("SOP %s/%s @ %s: %s", sop.id, step.id, occurrence, note)
+            return RunResult(sop.id, step.id, occurrence, decision, inserted, note)
         fanout = build_fanout(
             sopset, sop, step, at, occurrence, recipients[start : start + PLAN_CHUNK], not_before=not_before
         )
@@ -174,12 +284,18 @@ def plan_occurrence(
     return RunResult(sop.id, step.id, occurrence, decision, inserted, note)
 
 
-def resume_unfinished(database: Database, sopset: SopSet, now: datetime) -> list[RunResult]:
-    """Finish planning the calendar occurrences a dead daemon left half planned."""
+def resume_unfinished(
+    database: Database, sopset: SopSet, now: datetime, planner: Planner = UNNAMED
+) -> list[RunResult]:
+    """Finish planning the calendar occurrences a dead daemon left half planned (not those
+    another live daemon is planning right now)."""
     with database.session(read_only=True) as session:
         runs = unfinished(session)
+        live = live_workers(session, now, LIVENESS) - {planner.name}
     results = []
     for run in runs:
+        if run.planner in live:
+            continue
         sop = sopset.sops.get(run.sop_id)
         step = next((s for s in sop.steps if s.id == run.step_id), None) if sop else None
         if sop is None or step is None or step.trigger is None:
@@ -189,7 +305,9 @@ def resume_unfinished(database: Database, sopset: SopSet, now: datetime) -> list
             continue
         at = datetime.strptime(run.occurrence, "%Y-%m-%dT%H:%M").replace(tzinfo=sop.tz)
         decision = RunDecision(run.decision)
-        result = plan_occurrence(database, sopset, sop, step, at, decision, now, "resumed after a stop")
+        result = plan_occurrence(
+            database, sopset, sop, step, at, decision, now, "resumed after a stop", planner
+        )
         results.append(result)
         log.info("SOP %s", result)
     return results
@@ -281,8 +399,12 @@ def run_lifecycle_step(
                     "" if sop.spec.on_missed is OnMissed.CATCH_UP else "; on_missed: skip"
                 )
                 occurrence = event_occurrence(item.event_id)
-                if record_finished(session, sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, now, detail):
-                    results.append(RunResult(sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, 0, detail))
+                if record_finished(
+                    session, sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, now, detail
+                ):
+                    results.append(
+                        RunResult(sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, 0, detail)
+                    )
         if runnable:
             people = sorted({item.contact_id for item, _, _ in runnable})
             directory = load_directory(session, sopset.groups, contact_ids=people, with_rooms=False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.config.errors import ConfigError
 from bot.events import ContactEventRecorded, Outcome
@@ -27,7 +28,14 @@ from bot.sop.authoring.check import load_checked
 from bot.sop.authoring.loader import YAML_SUFFIXES, Sop, SopSet, Step
 from bot.sop.runtime.group_sync import apply_group_types
 from bot.sop.runtime.ledger import last_occurrence
-from bot.sop.runtime.occurrences import RunResult, resume_unfinished, run_calendar_step, run_lifecycle_step
+from bot.sop.runtime.occurrences import (
+    Planner,
+    RunResult,
+    resume_unfinished,
+    retry_failures,
+    run_calendar_step,
+    run_lifecycle_step,
+)
 
 log = logging.getLogger("bot.sop")
 
@@ -63,6 +71,7 @@ class SopService:
         self._loaded: Fingerprint = ()
         self._rejected: Fingerprint | None = None
         self._lock = asyncio.Lock()
+        self.planner = Planner(context.instance_id, context.stopping)
 
     # -- service ------------------------------------------------------------------------
 
@@ -70,10 +79,13 @@ class SopService:
         self._loaded = self._fingerprint()
         self.sopset = await asyncio.to_thread(load_checked, self.settings, self.clock.now())
         log.info("SOP files loaded: %s", self._summary(self.sopset))
-        await asyncio.to_thread(self._apply_group_types)
         await self._init_cursors(self.sopset)
-        await asyncio.to_thread(resume_unfinished, self.database, self.sopset, self.clock.now())
-        await self.tick()  # occurrences missed while the daemon was down
+        try:  # a database in trouble does not stop the daemon: the `sop:tick` job tries again
+            await asyncio.to_thread(self._apply_group_types)
+            await self.tick()  # occurrences missed (or left half planned) while the daemon was down
+        except (OperationalError, DBAPIError) as error:
+            log.error("SOP catch-up at start failed (%s); it is tried again every %.0fs",
+                      error, self.settings.sop.lifecycle_interval)  # fmt: skip
         self._schedule(self.sopset)
         self.scheduler.add_listener(self._job_failed, EVENT_JOB_ERROR)
         if self.context.background:
@@ -86,12 +98,18 @@ class SopService:
     # -- running -----------------------------------------------------------------------
 
     async def tick(self) -> list[RunResult]:
-        """Run everything due now: each calendar step since it was last looked at, then
-        the lifecycle sweep. The scheduler's jobs call the same code."""
+        """Run everything due now: occurrences a stopped daemon left half planned, failed
+        ones still within their grace, each calendar step since it was last looked at (a step
+        whose run raised is looked at again), then the lifecycle sweep. The scheduler's jobs
+        call the same code; the `sop:tick` job runs it every `lifecycle_interval`."""
         results: list[RunResult] = []
         sopset = self.sopset
         if sopset is None:
             return results
+        async with self._lock:
+            now = self.clock.now()
+            results += await asyncio.to_thread(resume_unfinished, self.database, sopset, now, self.planner)
+            results += await asyncio.to_thread(retry_failures, self.database, sopset, now, self.planner)
         for sop in sopset.enabled():
             for step in sop.steps:
                 if step.trigger is not None and step.spec.enabled:
@@ -108,12 +126,13 @@ class SopService:
             step = sop.step(step_id)
             now = self.clock.now()
             since = self._cursors.get((sop_id, step_id), now)
-            try:
-                return await asyncio.to_thread(
-                    run_calendar_step, self.database, sopset, sop, step, since, now
-                )
-            finally:
-                self._cursors[(sop_id, step_id)] = now
+            results = await asyncio.to_thread(
+                run_calendar_step, self.database, sopset, sop, step, since, now, self.planner
+            )
+            # only now: a run that raised (not even its failure could be recorded) is looked
+            # at again by the next tick
+            self._cursors[(sop_id, step_id)] = now
+            return results
 
     async def sweep(
         self, contact_ids: list[int] | None = None, kinds: set[str] | None = None
@@ -218,15 +237,14 @@ class SopService:
                     coalesce=True,
                     max_instances=1,
                 )
-        if any(step.is_lifecycle for sop in sopset.enabled() for step in sop.steps):
-            self.scheduler.add_job(
-                self.sweep,
-                IntervalTrigger(seconds=self.settings.sop.lifecycle_interval),
-                id="sop:lifecycle",
-                name="lifecycle sweep",
-                coalesce=True,
-                max_instances=1,
-            )
+        self.scheduler.add_job(
+            self.tick,
+            IntervalTrigger(seconds=self.settings.sop.lifecycle_interval),
+            id="sop:tick",
+            name="retries, late steps and the lifecycle sweep",
+            coalesce=True,
+            max_instances=1,
+        )
         self.scheduler.add_job(
             self.reload,
             IntervalTrigger(seconds=self.settings.sop.reload_interval),

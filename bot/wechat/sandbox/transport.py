@@ -74,6 +74,7 @@ class SandboxTransport:
         populate: bool = True,
         journal: Path | None = None,
         extra_contacts: int = 0,
+        send_delay: float = 0.0,
     ) -> None:
         self.account_id = account_id
         self.clock = clock or SystemClock()
@@ -93,6 +94,7 @@ class SandboxTransport:
         # The journal plays WeChat's server side: it outlives a crash of the bot process,
         # so after a restart the sandbox can say for sure whether a message went out.
         self.journal = journal
+        self.send_delay = send_delay  # a real gateway's round trip, for fault tests
         self._journal_refs: set[str] = set()
         self._journal_file: TextIO | None = None
         self._journal_read = 0  # bytes of the journal already loaded
@@ -127,6 +129,8 @@ class SandboxTransport:
     async def send(self, target: Target, content: Content, *, ref: str | None = None) -> SendReceipt:
         if not self.online:
             raise TransportError("sandbox account is not logged in")
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         if self._failures:
             raise self._failures.pop(0)
         known = self._rooms if target.is_room else self._contacts

@@ -1,0 +1,66 @@
+"""Account leases on both backends: one holder at a time, taken over only when it has
+expired or its process on this host is gone, renewed by the holder alone."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from bot import leases
+from bot.store import Database
+from bot.store import directory as d
+from bot.store.models import AccountLease
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+
+
+def _take(database: Database, who: str, at: datetime) -> leases.Holder | None:
+    """None when `who` holds the lease now; else who does."""
+    with database.session() as session:
+        lease = leases.acquire(session, "main", who, at, LEASE)
+    return None if lease.ours else lease.other
+
+
+def _setup(database: Database) -> None:
+    with database.session() as session:
+        d.ensure_account(session, "main", name="main", transport="sandbox", now=NOW)
+
+
+def test_one_holder_at_a_time_until_the_lease_runs_out(database: Database) -> None:
+    _setup(database)
+    assert _take(database, "daemon-a", NOW) is None  # ours
+    assert _take(database, "daemon-a", NOW + timedelta(seconds=5)) is None  # still ours
+    held = _take(database, "daemon-b", NOW + timedelta(seconds=10))
+    assert held is not None and held.holder == "daemon-a" and held.pid == os.getpid()
+    with database.session() as session:  # a renewal moves the end
+        assert leases.renew(session, ["main"], "daemon-a", NOW + timedelta(seconds=20), LEASE) == {"main"}
+        assert leases.renew(session, ["main"], "daemon-b", NOW + timedelta(seconds=20), LEASE) == set()
+    assert _take(database, "daemon-b", NOW + timedelta(seconds=45)) is not None  # renewed until 50 s
+    with database.session() as session:  # expired: taken over, and we learn from whom
+        lease = leases.acquire(session, "main", "daemon-b", NOW + timedelta(seconds=51), LEASE)
+    assert lease.ours and lease.other is not None and lease.other.holder == "daemon-a"
+    with database.session() as session:  # the old holder cannot renew it back
+        assert leases.renew(session, ["main"], "daemon-a", NOW + timedelta(seconds=52), LEASE) == set()
+        assert leases.holders(session)["main"].holder == "daemon-b"
+
+
+def test_a_dead_process_on_this_host_is_taken_over_at_once(database: Database) -> None:
+    _setup(database)
+    assert _take(database, "daemon-a", NOW) is None
+    with database.session() as session:
+        session.execute(update(AccountLease).values(pid=2**22 + 4321))  # a pid no process has
+    assert _take(database, "daemon-b", NOW + timedelta(seconds=1)) is None
+
+
+def test_a_clean_stop_releases_the_lease(database: Database) -> None:
+    _setup(database)
+    assert _take(database, "daemon-a", NOW) is None
+    with database.session() as session:
+        leases.release(session, ["main"], "daemon-b")  # not its lease: nothing happens
+    assert _take(database, "daemon-b", NOW) is not None
+    with database.session() as session:
+        leases.release(session, ["main"], "daemon-a")
+    assert _take(database, "daemon-b", NOW) is None
