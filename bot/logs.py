@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -39,9 +40,40 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+SECRET_VARIABLES = ("SOPBOT_TOKEN_", "SOPBOT_WEBHOOK_SECRET", "WECHATY_PUPPET_SERVICE_TOKEN", "WECHATY_TOKEN")
+MIN_SECRET = 6  # shorter values would blank out ordinary words
+
+
+class RedactingFormatter(logging.Formatter):
+    """Masks every secret the environment holds (puppet tokens, the webhook secret) in a
+    formatted record, wherever it appears: message, arguments, extras or traceback. The
+    gRPC libraries log the puppet token (the `:authority` header) at DEBUG."""
+
+    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self.inner.format(record)
+        for secret in self.secrets:
+            if secret in line:
+                line = line.replace(secret, "***")
+        return line
+
+
+def environment_secrets() -> list[str]:
+    return [
+        value.strip()
+        for name, value in os.environ.items()
+        if name.startswith(SECRET_VARIABLES) and value.strip()
+    ]
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else ReadableFormatter())
+    formatter = JsonFormatter() if fmt == "json" else ReadableFormatter()
+    handler.setFormatter(RedactingFormatter(formatter, environment_secrets()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -5,7 +5,8 @@ A step names a template (`daily_pick`); for a contact at tier `repeat` the rende
 Groups use their group type, then `default`. Undefined variables are errors
 (StrictUndefined), and `sopbot check` finds them before anything is sent.
 
-A rendered template is one or more messages separated by a line `---`. A message whose
+A render is bounded in time, value sizes and output (`bot.render_limits`); each text part
+has at most 2,000 characters. A rendered template is one or more messages separated by a line `---`. A message whose
 first line is `[图片] URL` is an image; `[链接] 标题 | URL | 描述` is a link card; anything else
 is text.
 """
@@ -26,9 +27,9 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
 )
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.config.errors import ConfigIssue, display_path
+from bot.render_limits import PART_LIMIT, BoundedSandbox, render_bounded
 from bot.wechat.types import Content, Image, LinkCard, Text
 
 TEMPLATE_SUFFIX = ".j2"
@@ -83,7 +84,7 @@ class Renderer:
         globals_: Mapping[str, Any] | None = None,
     ) -> None:
         self.folder = folder
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = BoundedSandbox(
             loader=FileSystemLoader(str(folder), encoding="utf-8"),
             undefined=StrictUndefined,
             autoescape=False,
@@ -144,7 +145,7 @@ class PreparedTemplate:
 
     def render(self, context: Mapping[str, Any]) -> RenderedMessage:
         try:
-            text = self.template.render(**context)
+            text = render_bounded(self.template, context)
         except TemplateNotFound as error:
             raise RenderError(
                 ConfigIssue(self.shown, None, "", f"includes a missing template {error.name}")
@@ -159,7 +160,16 @@ class PreparedTemplate:
         parts = parse_parts(text)
         if not parts:
             raise RenderError(ConfigIssue(self.shown, None, "", "renders to an empty message"))
+        if problem := too_long_part(parts):
+            raise RenderError(ConfigIssue(self.shown, None, "", problem))
         return RenderedMessage(self.path, parts)
+
+
+def too_long_part(parts: Sequence[Content]) -> str | None:
+    for number, part in enumerate(parts, start=1):
+        if isinstance(part, Text) and len(part.text) > PART_LIMIT:
+            return f"part {number} has {len(part.text):,} characters; WeChat takes up to {PART_LIMIT:,}"
+    return None
 
 
 def template_line(error: Exception, path: str) -> int | None:

@@ -155,3 +155,28 @@ def test_a_stop_signal_mid_campaign_leaves_only_the_cut_off_send_for_recovery(tm
         print(f"\nstop mid-campaign: exited {took:.1f}s after SIGTERM; outbox {dict(counts)}")
     finally:
         database.dispose()
+
+
+def test_usr1_and_usr2_print_the_threads_and_tasks_of_a_running_daemon(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        '[sandbox]\nautoplay = false\njournal = "j.jsonl"\n', encoding="utf-8"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=sopbot_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    log = LineReader(process.stderr)
+    try:
+        log.wait_for(["delivery worker"])
+        process.send_signal(signal.SIGUSR1)
+        log.wait_for(["Current thread"])
+        process.send_signal(signal.SIGUSR2)
+        log.wait_for(["--- task delivery"])
+        code = stop_process(process, signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    lines = log.rest()
+    assert code == 0, "\n".join(lines)
+    assert any("daemon.py" in line for line in lines)  # a task's stack names where it waits

@@ -157,3 +157,28 @@ def test_a_tls_mismatch_is_named(gateway_available: None, tmp_path: Path) -> Non
         f"sopbot: account main: the gateway at {tls_gateway.endpoint} speaks TLS but this account is set to "
         "plaintext: set tls = true for it (or run the gateway with TLS disabled)"
     )
+
+
+def test_no_log_line_at_debug_holds_the_token_or_the_webhook_secret(gateway: Gateway, tmp_path: Path) -> None:
+    folder = project(tmp_path / "project")
+    secret = "webhook-secret-9f3a7c"
+    env = sopbot_env(gateway, folder, gateway.token) | {
+        "SOPBOT_LOG_LEVEL": "DEBUG",
+        "SOPBOT_WEBHOOK_SECRET": secret,
+        "SOPBOT_WEBHOOK__ENABLED": "true",
+        "SOPBOT_WEBHOOK__PORT": "0",
+    }
+    run = Running([sys.executable, "-m", "bot", "run"], folder, env)
+    try:
+        wait_for(lambda: run.saw("online as 运营小助手"), what="the login in the log")
+        since = gateway.health()["seq"]
+        gateway.post("/say", **{"from": "wxid_wangfang", "text": "这款多少钱？"})
+        wait_for(lambda: gateway.sent(since=since, to="wxid_wangfang"), what="a reply at the gateway")
+    finally:
+        code = run.stop()
+    log = "\n".join(run.reader.rest())
+    assert code == 0, log
+    assert sum(" DEBUG " in line for line in log.splitlines()) > 20  # it really ran at DEBUG
+    assert gateway.token not in log and secret not in log
+    assert "***" in log  # the gRPC libraries did log the token (`:authority`), and it was masked
+    print(f"\n[wechaty] DEBUG log: {len(log.splitlines())} lines, {log.count('***')} secrets masked")

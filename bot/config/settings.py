@@ -280,7 +280,7 @@ class Settings(BaseSettings):
     def _check_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
             raise ValueError(f"{value!r} is not an IANA time zone such as 'Asia/Shanghai'") from None
         return value
 
@@ -331,10 +331,29 @@ class Settings(BaseSettings):
         raise KeyError(account_id)
 
 
-def _toml_error_line(error: tomllib.TOMLDecodeError) -> tuple[int | None, str]:
+def _toml_error_line(error: tomllib.TOMLDecodeError, text: str) -> tuple[int | None, str]:
     match = re.search(r"\(at line (\d+), column \d+\)", str(error))
-    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
-    return (int(match.group(1)) if match else None), reason
+    if match:
+        return int(match.group(1)), re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error))
+    if "(at end of document)" in str(error):  # the last line of the file
+        reason = str(error).replace(" (at end of document)", "") + " at the end of the file"
+        return max(1, text.count("\n") + (0 if text.endswith("\n") else 1)), reason
+    return None, str(error)
+
+
+def _deepest_line(text: str) -> int:
+    """The line where brackets and braces are nested deepest (what made the parser give up)."""
+    depth, deepest, line, at = 0, 0, 1, 1
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, line
+        elif char in "]}":
+            depth -= 1
+        elif char == "\n":
+            line += 1
+    return at
 
 
 def _env_name(loc: tuple[str | int, ...]) -> str | None:
@@ -344,6 +363,9 @@ def _env_name(loc: tuple[str | int, ...]) -> str | None:
         if candidate in os.environ:
             return candidate
     return None
+
+
+MAX_SETTINGS_CHARS = 1_000_000
 
 
 def load_settings(path: Path | None = None) -> Settings:
@@ -358,11 +380,18 @@ def load_settings(path: Path | None = None) -> Settings:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
             raise ConfigError([ConfigIssue(shown, None, "", f"not UTF-8 text ({error.reason})")]) from None
+        if len(text) > MAX_SETTINGS_CHARS:
+            raise ConfigError([ConfigIssue(shown, None, "", f"over {MAX_SETTINGS_CHARS:,} characters")])
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
-            line, reason = _toml_error_line(error)
+            line, reason = _toml_error_line(error, text)
             raise ConfigError([ConfigIssue(shown, line, "", f"invalid TOML: {reason}")]) from None
+        except RecursionError:
+            line = _deepest_line(text)
+            raise ConfigError(
+                [ConfigIssue(shown, line, "", "invalid TOML: arrays or tables nested too deeply")]
+            ) from None
         lines = key_lines(text)
     elif path is not None:
         raise ConfigError([ConfigIssue(shown, None, "", "file not found")])

@@ -22,8 +22,25 @@ from bot.config.errors import ConfigError, ConfigIssue, describe_error, display_
 Loc = tuple[str | int, ...]
 
 
+MAX_FILE_CHARS = 2_000_000  # an operator's YAML file; PyYAML holds ~100 bytes per character
+MAX_DEPTH = 40  # mappings and lists inside each other
+MAX_ALIAS_VALUES = 20_000  # values built again through aliases (an alias bomb has billions)
+
+
 class _OperatorLoader(yaml.SafeLoader):
-    pass
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", mark
+                )
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
 
 
 _OperatorLoader.yaml_implicit_resolvers = {}
@@ -80,7 +97,40 @@ def _is_union_tag(part: str | int) -> bool:
     return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
-def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str, loader: _OperatorLoader) -> Any:
+class _Budget:
+    """Counts the values built again through an alias: each use of an alias re-expands its
+    anchor, so aliases of aliases grow exponentially (a "billion laughs")."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.left = MAX_ALIAS_VALUES
+        self.built: set[int] = set()
+        self.inside_alias = 0
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            reason = f"aliases expand to more than {MAX_ALIAS_VALUES:,} values"
+            raise ConfigError([ConfigIssue(self.file, node.start_mark.line + 1, "", reason)])
+
+
+def _build(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str, loader: _OperatorLoader, budget: _Budget
+) -> Any:
+    again = id(node) in budget.built
+    if again or budget.inside_alias:
+        budget.spend(node)
+    budget.built.add(id(node))
+    budget.inside_alias += again
+    try:
+        return _build_node(node, loc, lines, file, loader, budget)
+    finally:
+        budget.inside_alias -= again
+
+
+def _build_node(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str, loader: _OperatorLoader, budget: _Budget
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -98,24 +148,31 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: str, loader: 
                     ]
                 )
             lines[(*loc, key)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, (*loc, key), lines, file, loader)
+            result[key] = _build(value_node, (*loc, key), lines, file, loader, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             lines[(*loc, index)] = item.start_mark.line + 1
-            items.append(_build(item, (*loc, index), lines, file, loader))
+            items.append(_build(item, (*loc, index), lines, file, loader, budget))
         return items
     return loader.construct_object(node, deep=True)
 
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
     """Parse YAML text; syntax errors become ConfigError with the file and line."""
-    loader = _OperatorLoader(text)
+    if len(text) > MAX_FILE_CHARS:
+        raise ConfigError([ConfigIssue(file, None, "", f"over {MAX_FILE_CHARS:,} characters; split it up")])
+    if (deep := _too_deep_line(text)) is not None:
+        raise ConfigError(
+            [ConfigIssue(file, deep, "", f"invalid YAML: nested more than {MAX_DEPTH} levels deep")]
+        )
+    loader: _OperatorLoader | None = None
     try:
+        loader = _OperatorLoader(text)
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
-        data = None if node is None else _build(node, (), lines, file, loader)
+        data = None if node is None else _build(node, (), lines, file, loader, _Budget(file))
         if node is not None:
             lines[()] = node.start_mark.line + 1
     except yaml.MarkedYAMLError as error:
@@ -123,11 +180,46 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         line = mark.line + 1 if mark else None
         reason = " ".join(filter(None, [error.context, error.problem])) or "invalid YAML"
         raise ConfigError([ConfigIssue(file, line, "", f"invalid YAML: {reason}")]) from None
+    except yaml.reader.ReaderError as error:  # a control character, say
+        line = text.count("\n", 0, error.position) + 1
+        reason = f"character #x{error.character:04x} is not allowed (a control character?)"
+        raise ConfigError([ConfigIssue(file, line, "", f"invalid YAML: {reason}")]) from None
     except yaml.YAMLError as error:
         raise ConfigError([ConfigIssue(file, None, "", f"invalid YAML: {error}")]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue(file, None, "", "invalid YAML: nested too deeply")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return YamlDocument(file, data, lines)
+
+
+def _too_deep_line(text: str) -> int | None:
+    """The line where `[`/`{` brackets nest past MAX_DEPTH, outside quotes and comments: a
+    cheap look before PyYAML, whose scanner slows down quadratically with the depth."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth, line, quote, comment, previous = 0, 1, "", False, "\n"
+    for char in text:
+        if char == "\n":
+            line, comment = line + 1, False
+        elif comment:
+            pass
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'" and (depth or previous in " \t:-[{,\n"):
+            quote = char
+        elif char == "#" and previous in " \t\n":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    return None
 
 
 def load_yaml(path: Path, root: Path | None = None) -> YamlDocument:

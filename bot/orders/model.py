@@ -93,9 +93,12 @@ class OrderIn(BaseModel):
         if isinstance(value, str):
             text = value.strip().replace(",", "").replace("，", "").lstrip("¥￥").removesuffix("元").strip()
             try:
-                return Decimal(text)
+                amount = Decimal(text)
             except InvalidOperation:
                 raise ValueError(f"{value!r} is not an amount in yuan (like 199.00)") from None
+            if not amount.is_finite():
+                raise ValueError(f"{value!r} is not an amount in yuan (like 199.00)")
+            return amount
         if isinstance(value, float):
             return Decimal(str(value))
         return value
@@ -116,7 +119,13 @@ class OrderIn(BaseModel):
         if isinstance(value, datetime):
             return value if value.tzinfo else value.replace(tzinfo=tz)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
+            try:
+                moment = datetime.fromtimestamp(value, UTC)
+            except (OverflowError, OSError, ValueError):
+                raise ValueError(f"{value!r} is not a Unix time in seconds") from None
+            if not 2000 <= moment.year <= 2100:
+                raise ValueError(f"{value!r} is not a time between the years 2000 and 2100")
+            return moment
         text = str(value or "").strip()
         try:
             moment = datetime.fromisoformat(text)
@@ -129,7 +138,10 @@ class OrderIn(BaseModel):
                     continue
             else:
                 raise ValueError(f"{value!r} is not a time (like 2026-11-20 14:30:00)") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        if not 2000 <= moment.year <= 2100:
+            raise ValueError(f"{value!r} is not a time between the years 2000 and 2100")
+        return moment
 
     @field_validator("wxid", "unionid", "referrer", "account", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from bot.orders.store import SaveOutcome, link_orphans, relink_all, save_order
 from bot.render import Renderer
 from bot.signals import purchases, referrals, taglib
 from bot.signals.conversation import Conversation, Said
-from bot.signals.matcher import Matcher, Where
+from bot.signals.matcher import MATCH_CHARS, Matcher, Where
 from bot.signals.rules import TagsFile, load_tags
 from bot.signals.tiers import TierPolicy, recompute
 from bot.store import Database
@@ -85,7 +85,7 @@ class SignalEngine:
             room_id = room[0] if room else None
             where = Where(True, room[1] if room else None, room[2] if room else message.room.topic)
         return Said(
-            account_id, int(contact_id), message.msg_id, message.text, message.sent_at, where, room_id,
+            account_id, int(contact_id), message.msg_id, message.text[:MATCH_CHARS], message.sent_at, where, room_id,
             message.talker.wxid,
         )  # fmt: skip
 
@@ -158,7 +158,11 @@ class SignalEngine:
             touched += self._purchased(session, events, [stored], buyer_keys=order.buyer_keys())
         elif outcome == SaveOutcome.REFUNDED:
             touched += referrals.unconvert(session, stored.order_id)
-        if stored.contact_id is not None and outcome != SaveOutcome.UNCHANGED and outcome != SaveOutcome.IGNORED:
+        if (
+            stored.contact_id is not None
+            and outcome != SaveOutcome.UNCHANGED
+            and outcome != SaveOutcome.IGNORED
+        ):
             touched.append(stored.contact_id)
         return touched
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from bot.signals import segment
 from bot.signals.rules import Rule, Scope
 
+MATCH_CHARS = 1_000  # what the rules read of one message (a pasted essay costs no more)
+
 
 @dataclass(frozen=True)
 class Where:
@@ -67,7 +69,9 @@ class Matcher:
             segment.teach(word_rules)
 
     def match(self, text: str, where: Where = Where()) -> list[Hit]:
-        """The rules this message matches, in file order, with what matched."""
+        """The rules this message matches, in file order, with what matched. Rules see the
+        first `MATCH_CHARS` characters of a message: the cost per message stays bounded."""
+        text = text[:MATCH_CHARS]
         folded = text.casefold()
         found: dict[int, str] = {}
         if self._keywords is not None:

@@ -34,8 +34,12 @@ class Profile:
     code: str | None
 
 
+MAX_NEEDLE = 200  # characters; WeChat names and remarks are far shorter
+
+
 def find(session: Session, needle: str, account: str | None = None) -> list[Contact]:
-    """Exact wxid, name or remark first; else names containing the text."""
+    """Exact wxid, name or remark first; else names containing the text (`%` and `_` are
+    plain characters here, not wildcards)."""
     base = select(Contact).order_by(Contact.id)
     if account:
         base = base.where(Contact.account_id == account)
@@ -46,8 +50,12 @@ def find(session: Session, needle: str, account: str | None = None) -> list[Cont
     )
     if exact:
         return exact
-    like = f"%{needle}%"
-    return list(session.execute(base.where(or_(Contact.name.like(like), Contact.alias.like(like)))).scalars())
+    if len(needle) > MAX_NEEDLE:
+        return []  # no name or remark is that long
+    matches = or_(
+        Contact.name.contains(needle, autoescape=True), Contact.alias.contains(needle, autoescape=True)
+    )
+    return list(session.execute(base.where(matches)).scalars())
 
 
 def load(session: Session, contact: Contact) -> Profile:

@@ -49,6 +49,8 @@ def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
     if not header:
         return False
     given = header.strip().removeprefix("sha256=").lower()
+    if not given.isascii():  # compare_digest takes ASCII text only; no valid signature is other
+        return False
     return hmac.compare_digest(given, sign(secret, body).removeprefix("sha256="))
 
 
@@ -68,6 +70,8 @@ def parse_orders(body: bytes, tz: tzinfo) -> tuple[list[OrderIn], list[str]] | R
         return Reply(
             400, {"error": f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}"}
         )
+    except RecursionError:
+        return Reply(400, {"error": "malformed JSON: nested too deeply"})
     if isinstance(data, dict) and "orders" in data:
         data = data["orders"]
     items = data if isinstance(data, list) else [data]
@@ -82,6 +86,13 @@ def parse_orders(body: bytes, tz: tzinfo) -> tuple[list[OrderIn], list[str]] | R
             for issue in error.errors():
                 where = format_loc(("orders", index, *issue["loc"]))
                 problems.append(f"{where}: {str(issue['msg']).removeprefix('Value error, ')}")
+        except (
+            ValueError,
+            TypeError,
+            ArithmeticError,
+            RecursionError,
+        ) as error:  # odd values pydantic lets through
+            problems.append(f"orders[{index}]: {type(error).__name__}: {error}")
     return orders, problems
 
 

@@ -252,6 +252,6 @@ class SopSpec(_Model):
         if value is not None:
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
                 raise ValueError(f"{value!r} is not an IANA time zone such as 'Asia/Shanghai'") from None
         return value

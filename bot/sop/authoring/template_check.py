@@ -14,7 +14,8 @@ from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 
 from bot.calendar import Calendar
 from bot.config.errors import ConfigIssue, display_path
-from bot.render import DEFAULT_FOLDER, TEMPLATE_SUFFIX, Renderer, parse_parts, template_line
+from bot.render import DEFAULT_FOLDER, TEMPLATE_SUFFIX, Renderer, parse_parts, template_line, too_long_part
+from bot.render_limits import render_bounded
 from bot.sop.authoring.catalog import CatalogFile, CatalogView
 from bot.sop.authoring.targeting import Tiers
 from bot.sop.runtime.context import (
@@ -220,12 +221,18 @@ class TemplateChecker:
     def dry_render(self, relative: str, shown: str, context: dict[str, Any]) -> ConfigIssue | None:
         who = context["contact"]["tier"] if context["contact"] else f"group {context['group']['type'] or '-'}"
         try:
-            text = self.renderer.env.get_template(relative).render(context)
+            text = render_bounded(self.renderer.env.get_template(relative), context)
         except TemplateError as error:
             return ConfigIssue(shown, template_line(error, relative), "", f"{error} (sample {who})")
         except (KeyError, ValueError, TypeError, ArithmeticError) as error:
             reason = error.args[0] if isinstance(error, KeyError) and error.args else error
             return ConfigIssue(shown, template_line(error, relative), "", f"{reason} (sample {who})")
-        if not parse_parts(text):
+        except Exception as error:  # a bound broken (LimitExceeded), endless recursion…
+            reason = f"{type(error).__name__}: {error}"
+            return ConfigIssue(shown, template_line(error, relative), "", f"{reason} (sample {who})")
+        parts = parse_parts(text)
+        if not parts:
             return ConfigIssue(shown, None, "", f"renders to an empty message (sample {who})")
+        if problem := too_long_part(parts):
+            return ConfigIssue(shown, None, "", f"{problem} (sample {who})")
         return None

@@ -3,21 +3,21 @@
 The daemon adds these triggers as jobs; `sopbot plan` and missed-run detection walk the
 very same triggers with `fire_times`, so what the plan shows is what the daemon does.
 
-- daily / weekly / monthly → `CronTrigger` (several times a day: an `OrTrigger` of them);
-  weekday names go through `units.WEEKDAYS` (APScheduler 3: Monday = 0, unlike cron);
-- festival / window / birthday → `DatesTrigger` over the festival calendar;
+- every schedule → `DatesTrigger`: a set of dates per year, at the step's times — daily:
+  every day; weekly: weekday names through `units.WEEKDAYS` (Monday = 0); monthly: the cron
+  day expression, evaluated at noon; festival / window / birthday: the festival calendar;
+- `WallClockTrigger` makes each safe across daylight-saving changes;
 - `working_days_only` wraps either in `WorkingDaysTrigger` (official 调休 included).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.calendar import Calendar, Window
@@ -44,7 +44,7 @@ class DatesTrigger(BaseTrigger):
             if day in self.rule(day.year):
                 for moment in self.times:
                     fire = datetime.combine(day, moment, self.timezone)
-                    if fire >= start:
+                    if fire.astimezone(UTC) >= start.astimezone(UTC):
                         return fire
             day += timedelta(days=1)
         return None
@@ -73,6 +73,70 @@ class WorkingDaysTrigger(BaseTrigger):
         return f"working_days({self.inner})"
 
 
+class WallClockTrigger(BaseTrigger):
+    """Another trigger's fire times made safe across daylight-saving changes (zones that
+    have them; China has none). A wall time that occurs twice (clocks fall back) fires
+    once, at its first occurrence; a wall time that does not exist (clocks spring forward)
+    fires once, at the moment the clocks jump (02:30 → 03:00). APScheduler 3's CronTrigger
+    returns a repeated time's second occurrence forever instead, which hung `plan` and
+    the scheduler."""
+
+    def __init__(self, inner: BaseTrigger, tz: ZoneInfo) -> None:
+        self.inner = inner
+        self.timezone = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        start = _start(previous_fire_time, now).astimezone(UTC)
+        search = start
+        for _ in range(_SEARCH_DAYS * 4):
+            fire = self.inner.get_next_fire_time(None, search.astimezone(self.timezone))
+            if fire is None:
+                return None
+            wall = fire.replace(tzinfo=None)
+            if _repeated(wall, self.timezone) and fire.fold == 1:
+                search = _after_repeat(wall, self.timezone)  # the second pass: already fired
+                continue
+            real = _existing(wall, self.timezone)
+            if real.astimezone(UTC) < start:
+                # an inner trigger that went backwards (or a skipped time mapped before `start`)
+                search = max(search, fire.astimezone(UTC)) + timedelta(minutes=1)
+                continue
+            return real
+        return None
+
+    def __str__(self) -> str:
+        return str(self.inner)
+
+
+def _repeated(wall: datetime, tz: ZoneInfo) -> bool:
+    return wall.replace(tzinfo=tz, fold=0).utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def _exists(wall: datetime, tz: ZoneInfo) -> bool:
+    aware = wall.replace(tzinfo=tz)
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall
+
+
+def _existing(wall: datetime, tz: ZoneInfo) -> datetime:
+    """`wall` in `tz` (its first occurrence), or the first minute after a clock jump."""
+    moment = wall
+    for _ in range(24 * 60):
+        if _exists(moment, tz):
+            return moment.replace(tzinfo=tz, fold=0)
+        moment = (moment + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    return wall.replace(tzinfo=tz)
+
+
+def _after_repeat(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant after the repeated hour `wall` falls in (clocks falling back)."""
+    moment = wall
+    for _ in range(24 * 60):
+        moment = (moment + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        if not _repeated(moment, tz):
+            return moment.replace(tzinfo=tz).astimezone(UTC)
+    return wall.replace(tzinfo=tz, fold=1).astimezone(UTC) + timedelta(hours=1)
+
+
 def _start(previous_fire_time: datetime | None, now: datetime) -> datetime:
     # the same rule as APScheduler's CronTrigger: resume right after the previous fire time
     if previous_fire_time is None:
@@ -80,9 +144,28 @@ def _start(previous_fire_time: datetime | None, now: datetime) -> datetime:
     return min(now, previous_fire_time + _TICK)
 
 
-def _cron(tz: ZoneInfo, times: list[time], **fields: str) -> BaseTrigger:
-    triggers = [CronTrigger(hour=t.hour, minute=t.minute, second=0, timezone=tz, **fields) for t in times]
-    return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
+def cron_days(tz: ZoneInfo, **fields: str) -> Callable[[int], frozenset[date]]:
+    """The dates a cron day expression (`day="18,last"`, `day="2nd sat"`) matches in a year.
+    Asked at noon, when no time zone changes its clocks: APScheduler 3's CronTrigger skips a
+    day when asked across a daylight-saving change at night."""
+    noon = CronTrigger(hour=12, minute=0, second=0, timezone=tz, **fields)
+
+    def rule(year: int) -> frozenset[date]:
+        out: set[date] = set()
+        fire = noon.get_next_fire_time(None, datetime(year, 1, 1, tzinfo=tz))
+        while fire is not None and fire.year == year:
+            out.add(fire.date())
+            fire = noon.get_next_fire_time(None, fire + timedelta(hours=1))
+        return frozenset(out)
+
+    return rule
+
+
+def weekdays(numbers: set[int]) -> Callable[[int], frozenset[date]]:
+    def rule(year: int) -> frozenset[date]:
+        return frozenset(day for day in _every_day(year) if day.weekday() in numbers)
+
+    return rule
 
 
 def festival_days(
@@ -121,12 +204,11 @@ def trigger_for(step: StepSpec, tz: ZoneInfo, calendar: Calendar) -> BaseTrigger
     times = step.times()
     trigger: BaseTrigger
     if step.daily is not None:
-        trigger = _cron(tz, times)
+        trigger = DatesTrigger(_every_day, times, tz)
     elif step.weekly is not None:
-        days = ",".join(str(WEEKDAYS[name]) for name in sorted(step.weekly, key=WEEKDAYS.__getitem__))
-        trigger = _cron(tz, times, day_of_week=days)
+        trigger = DatesTrigger(weekdays({WEEKDAYS[name] for name in step.weekly}), times, tz)
     elif step.monthly is not None:
-        trigger = _cron(tz, times, day=",".join(step.monthly))
+        trigger = DatesTrigger(cron_days(tz, day=",".join(step.monthly)), times, tz)
     elif step.festival is not None:
         trigger = DatesTrigger(festival_days(calendar, step.festival, step.offset or []), times, tz)
     elif step.window is not None:
@@ -138,6 +220,7 @@ def trigger_for(step: StepSpec, tz: ZoneInfo, calendar: Calendar) -> BaseTrigger
         trigger = DatesTrigger(_every_day, times, tz)
     else:
         return None
+    trigger = WallClockTrigger(trigger, tz)
     return WorkingDaysTrigger(trigger, calendar, tz) if step.working_days_only else trigger
 
 
