@@ -6,16 +6,22 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 class ReadableFormatter(logging.Formatter):
-    """`10:02:03 INFO  recorder  message from 王芳: 上新了吗？  account=main`"""
+    """`12-02 10:02:03+08:00 INFO  recorder  message from 王芳: 上新了吗？  account=main`, in the
+    configured time zone (the one `outbox`, `contact` and `plan` show), with its offset."""
+
+    def __init__(self, tz: tzinfo | None = None) -> None:
+        super().__init__()
+        self.tz = tz
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        moment = datetime.fromtimestamp(record.created, self.tz or UTC)
+        stamp = moment.strftime("%m-%d %H:%M:%S") + moment.isoformat()[-6:]
         area = record.name.removeprefix("bot.")
         extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
         line = f"{stamp} {record.levelname:<5} {area:<10} {record.getMessage()}"
@@ -27,9 +33,13 @@ class ReadableFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, tz: tzinfo | None = None) -> None:
+        super().__init__()
+        self.tz = tz
+
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "time": datetime.fromtimestamp(record.created, self.tz or UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -70,9 +80,9 @@ def environment_secrets() -> list[str]:
     ]
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "text", tz: tzinfo | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    formatter = JsonFormatter() if fmt == "json" else ReadableFormatter()
+    formatter = JsonFormatter(tz) if fmt == "json" else ReadableFormatter(tz)
     handler.setFormatter(RedactingFormatter(formatter, environment_secrets()))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,7 +1,8 @@
 """Operators' message templates: Jinja in an immutable sandbox, looked up per tier.
 
 A step names a template (`daily_pick`); for a contact at tier `repeat` the renderer uses
-`templates/repeat/daily_pick.j2` if it exists, else `templates/default/daily_pick.j2`.
+`templates/repeat/daily_pick.j2` (or the tier's name: `templates/复购会员/daily_pick.j2`) if
+it exists, else `templates/default/daily_pick.j2`.
 Groups use their group type, then `default`. Undefined variables are errors
 (StrictUndefined), and `sopbot check` finds them before anything is sent.
 
@@ -82,8 +83,10 @@ class Renderer:
         *,
         filters: Mapping[str, Any] | None = None,
         globals_: Mapping[str, Any] | None = None,
+        aliases: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.folder = folder
+        self.aliases = dict(aliases or {})  # a variant's other folder names: koc → 品牌KOC
         self.env = BoundedSandbox(
             loader=FileSystemLoader(str(folder), encoding="utf-8"),
             undefined=StrictUndefined,
@@ -100,7 +103,8 @@ class Renderer:
         """Template paths tried, in order, for `name` and the recipient's variants
         (tier id, group type…), ending with the default folder."""
         file = name if name.endswith(TEMPLATE_SUFFIX) else name + TEMPLATE_SUFFIX
-        return [f"{variant}/{file}" for variant in (*variants, DEFAULT_FOLDER) if variant]
+        folders = [f for variant in variants if variant for f in (variant, *self.aliases.get(variant, ()))]
+        return [f"{folder}/{file}" for folder in (*folders, DEFAULT_FOLDER)]
 
     def resolve(self, name: str, variants: Sequence[str]) -> str:
         for candidate in self.candidates(name, variants):

@@ -7,7 +7,9 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -65,6 +67,11 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
     assert process.returncode == 0, rest
     assert "sopbot stopped" in rest
     assert sum("no WeChat token configured" in line for line in lines) == 1
+    # the log tells time in the configured zone (Asia/Shanghai), as outbox/contact/plan do
+    stamp = datetime.strptime(lines[0][:20], "%m-%d %H:%M:%S%z")
+    assert stamp.utcoffset() == timedelta(hours=8)
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    assert abs(stamp.replace(year=now.year) - now) < timedelta(hours=1), lines[0]
 
     listing = sopbot(tmp_path, "contacts")
     assert listing.returncode == 0, listing.stderr
@@ -121,11 +128,29 @@ def test_broken_settings_stop_at_the_door(tmp_path: Path, text: str, expected: s
 def test_db_upgrade_then_status(tmp_path: Path) -> None:
     write_project(tmp_path, "")
     head = head_revision()
+    outdated = sopbot(tmp_path, "db", "status")
+    assert outdated.returncode == 1 and "needs `sopbot db upgrade`" in outdated.stdout  # scripts can test it
     first = sopbot(tmp_path, "db", "upgrade")
     assert first.returncode == 0 and f"schema upgraded empty -> {head}" in first.stdout, first.stderr
     again = sopbot(tmp_path, "db", "upgrade")
     assert f"already at {head}" in again.stdout
-    assert "up to date" in sopbot(tmp_path, "db", "status").stdout
+    current = sopbot(tmp_path, "db", "status")
+    assert current.returncode == 0 and "up to date" in current.stdout
+
+
+def test_outside_a_project_folder_commands_say_so(tmp_path: Path) -> None:
+    result = sopbot(tmp_path, "check")
+    assert result.returncode == 2 and "no settings.toml and no sop/ folder" in result.stderr
+    env = sopbot_env() | {"SOPBOT_SETTINGS": "missing.toml"}
+    named = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert named.returncode == 2 and "missing.toml: file not found" in named.stderr  # as with -s
 
 
 def test_contacts_before_any_run_says_what_to_do(tmp_path: Path) -> None:
@@ -181,3 +206,11 @@ def test_run_refuses_broken_sop_files_listing_every_problem(tmp_path: Path) -> N
     assert lines[-1].startswith("sopbot: ") and "nothing was started" in lines[-1]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # nothing written
+
+
+def test_import_orders_help_lists_the_columns(tmp_path: Path) -> None:
+    result = sopbot(tmp_path, "import-orders", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for column in ("订单号", "实付金额", "下单时间", "微信id", "手机号", "推荐人"):
+        assert column in text, column

@@ -63,12 +63,33 @@ def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
         plan(database, [c.id for c in bot.contacts()][:3])
         bot.deliver()
         plan(database, [bot.contact("wxid_zhou_hao").id], occurrence="later", text="周三会员日")
+        long_text = "双12预告：" + "好物清单，" * 60 + "全文到此为止"
+        plan(database, [bot.contact("wxid_zhou_hao").id], sop="festival", occurrence="x", text=long_text)
+        zhou = bot.contact("wxid_zhou_hao").name
     finally:
         bot.close()
 
     listing = sopbot(project, "outbox")
     assert listing.returncode == 0, listing.stderr
-    assert "planned 1  sending 0  sent 3  skipped 0  failed 0  unknown 0" in listing.stdout
+    assert "planned 2  sending 0  sent 3  skipped 0  failed 0  unknown 0" in listing.stdout
+    # the counts obey the filters
+    daily = sopbot(project, "outbox", "--sop", "daily").stdout
+    assert "planned 1  sending 0  sent 3" in daily
+    to_zhou = sopbot(project, "outbox", "--contact", zhou).stdout
+    assert "planned 2  sending 0" in to_zhou and "周三会员日" in to_zhou
+    rows = [line.split("│") for line in to_zhou.splitlines() if line.startswith("│")]
+    assert rows and {row[4].strip() for row in rows} == {zhou}
+    # the rows were written at the test clock's 2026-11-24, long before today
+    assert "planned 0  sending 0  sent 0" in sopbot(project, "outbox", "--today").stdout
+    assert "planned 2  sending 0  sent 3" in sopbot(project, "outbox", "--since", "2026-11-24").stdout
+    assert "planned 0  sending 0  sent 0" in sopbot(project, "outbox", "--since", "2999-01-01").stdout
+    unknown = sopbot(project, "outbox", "--sop", "dialy")
+    assert unknown.returncode == 2 and "no message of SOP 'dialy'" in unknown.stderr and "daily" in unknown.stderr
+    assert sopbot(project, "outbox", "--contact", "没有这个人").returncode == 2
+    assert sopbot(project, "outbox", "--since", "soon").returncode == 2
+    [number] = [line.split("│")[1].strip() for line in to_zhou.splitlines() if "festival/pick" in line]
+    whole = sopbot(project, "outbox", "--show", number).stdout
+    assert long_text in whole and "festival/pick @ x" in whole
     assert "周三会员日" in listing.stdout and "daily/pick" in listing.stdout
     only_sent = sopbot(project, "outbox", "--state", "sent").stdout
     assert "周三会员日" not in only_sent

@@ -435,3 +435,50 @@ def test_a_failed_occurrence_past_its_grace_is_recorded_as_missed(sopbot: SopBot
     [run] = [r for r in sopbot.runs("daily") if r.occurrence == "2026-11-23T10:00"]
     assert run.decision == "skipped_missed" and "not retried after its grace 2h" in (run.detail or "")
     assert sopbot.outbox("daily") == []
+
+
+NIGHT_SOPS = {
+    "sop/night_skip.yaml": """
+        id: night_skip
+        name: 夜间提醒（过时不候）
+        quiet_policy: skip
+        guarantee: at_least_once
+        audience:
+          tiers: [复购会员, 品牌KOC]
+        steps:
+          - id: s
+            daily: "23:00"
+            template: pick
+    """,
+    "sop/night_wait.yaml": """
+        id: night_wait
+        name: 夜间提醒（等到早上）
+        audience:
+          tiers: [复购会员, 品牌KOC]
+        steps:
+          - id: s
+            daily: "23:00"
+            template: pick
+    """,
+}
+
+
+def test_per_sop_quiet_policy_and_guarantee_reach_the_outbox_and_the_worker(sopbot: SopBot) -> None:
+    assert sopbot.bot is not None
+    write_files(sopbot.settings.base_dir, NIGHT_SOPS)
+    code, output = cli(sopbot.settings, "check")
+    assert code == 0, output  # both keys are known to `check`
+    assert sopbot.bot.run(sopbot.service.reload()) is True
+    sopbot.clock.set(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    sopbot.tick()
+    skip, wait = sopbot.outbox("night_skip"), sopbot.outbox("night_wait")
+    assert skip and len(skip) == len(wait)
+    assert {(r.quiet_policy, r.guarantee) for r in skip} == {("skip", "at_least_once")}
+    assert {(r.quiet_policy, r.guarantee) for r in wait} == {("wait", "at_most_once")}
+    assert sopbot.bot.deliver(max_wait=timedelta(0)) == []
+    skip, wait = sopbot.outbox("night_skip"), sopbot.outbox("night_wait")
+    assert {(r.state, r.reason) for r in skip} == {("skipped", "inside quiet hours 22:00-08:00")}
+    assert {r.state for r in wait} == {"planned"}
+    assert {r.not_before.replace(tzinfo=UTC) for r in wait} == {
+        datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+    }  # 08:00

@@ -16,6 +16,7 @@ from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, s
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
 from bot.config.settings import load_settings
+from bot.orders.columns import columns_help
 
 app = typer.Typer(
     name="sopbot",
@@ -28,7 +29,7 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.command("contacts")(contacts_cmd.contacts)
 app.command("contact")(contact_cmd.contact)
-app.command("import-orders")(orders_cmd.import_orders)
+app.command("import-orders", epilog=columns_help())(orders_cmd.import_orders)
 app.command("check")(sop_cmds.check)
 app.command("preview")(sop_cmds.preview_cmd)
 app.command("plan")(sop_cmds.plan_cmd)
@@ -69,7 +70,7 @@ def run(ctx: typer.Context) -> None:
         for issue in issues:
             typer.echo(str(issue), err=True)
         fail(f"{len(issues)} problem(s) in the SOP, template or tag files; nothing was started")
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings.tz)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack
     try:
         code = asyncio.run(Daemon(settings).run_forever())

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 
-from bot.config.settings import Settings, load_settings
+from bot.config.settings import DEFAULT_SETTINGS_FILE, ENV_PREFIX, Settings, load_settings
 
 
 @dataclass
@@ -18,7 +19,14 @@ class CliState:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.settings_path)
+            settings = load_settings(self.settings_path)
+            named = self.settings_path is not None or ENV_PREFIX + "SETTINGS" in os.environ
+            if not named and not Path(DEFAULT_SETTINGS_FILE).exists() and not settings.sop_path.is_dir():
+                fail(
+                    f"no settings.toml and no {settings.sop_dir}/ folder in {Path.cwd()}: run sopbot in "
+                    "your project folder, or name the settings with -s / SOPBOT_SETTINGS"
+                )
+            self._settings = settings
         return self._settings
 
 

@@ -27,10 +27,13 @@ def upgrade(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show the schema revision of the database and the one this sopbot needs."""
+    """Show the schema revision of the database and the one this sopbot needs; exits 1 when
+    it needs `sopbot db upgrade` (so scripts can test it)."""
     state: CliState = ctx.obj
     database = Database(state.settings().resolved_database_url)
     current, head = current_revision(database), head_revision()
     verdict = "up to date" if current == head else "needs `sopbot db upgrade`"
     typer.echo(f"{database.display_url}: at {current or 'empty'}, needs {head}: {verdict}")
     database.dispose()
+    if current != head:
+        raise typer.Exit(1)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, datetime, time, tzinfo
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlmodel import Session
 
 from bot.cli.context import CliState, fail
-from bot.delivery import control, ledger
+from bot.config.units import parse_duration
+from bot.delivery import control
 from bot.delivery.payload import summary
+from bot.signals.profile import find
 from bot.sop.runtime import ledger as runs
 from bot.store import Database
 from bot.store.migrate import current_revision
@@ -33,16 +37,54 @@ def outbox(
     state: Annotated[str | None, typer.Option(help=f"Only rows in this state: {', '.join(STATES)}.")] = None,
     account: Annotated[str | None, typer.Option(help="Only this account id.")] = None,
     sop: Annotated[str | None, typer.Option(help="Only this SOP id.")] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Only to this contact or group (name, 备注 or wxid).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only rows changed since a day (2026-11-20) or for a while (2h, 3d).")
+    ] = None,
+    today: Annotated[bool, typer.Option("--today", help="Only rows changed today (local time).")] = False,
+    show: Annotated[
+        int | None, typer.Option("--show", help="One message in full, by its # in the list.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows to show, newest first.")] = 30,
 ) -> None:
-    """What is queued, sent, skipped or failed, and why."""
+    """What is queued, sent, skipped or failed, and why. The counts obey the filters."""
     if state is not None and state not in STATES:
         fail(f"--state must be one of {', '.join(STATES)}, not {state!r}")
     settings = ctx.obj.settings()
+    now = _now()
+    start = _start(since, today, now, settings.tz)
     database = _database(ctx)
     console = Console(soft_wrap=False)
     with database.session(read_only=True) as session:
-        counts = ledger.state_counts(session, account)
+        if show is not None:
+            _show(session, show, settings.tz)
+            database.dispose()
+            return
+        filters = []
+        if account:
+            filters.append(OutboxMessage.account_id == account)
+        if sop:
+            if (
+                session.execute(select(OutboxMessage.id).where(OutboxMessage.sop_id == sop).limit(1)).first()
+                is None
+            ):
+                known = session.execute(
+                    select(OutboxMessage.sop_id).where(OutboxMessage.sop_id.is_not(None)).distinct()
+                )
+                names = ", ".join(sorted(str(name) for name in known.scalars())) or "none yet"
+                fail(f"--sop: no message of SOP {sop!r} in the outbox (SOPs there: {names})")
+            filters.append(OutboxMessage.sop_id == sop)
+        if contact:
+            filters.append(_recipient_filter(session, contact))
+        if start is not None:
+            filters.append(OutboxMessage.updated_at >= start)
+        counts = dict(
+            session.execute(
+                select(OutboxMessage.state, func.count()).where(*filters).group_by(OutboxMessage.state)
+            ).all()
+        )
         for pause in control.pauses(session):
             scope = "all accounts" if pause.scope == control.ALL_ACCOUNTS else f"account {pause.scope}"
             console.print(f"[bold red]PAUSED[/] {scope}: {pause.reason} (by {pause.paused_by})")
@@ -50,15 +92,12 @@ def outbox(
             select(OutboxMessage, Contact.name, Room.topic)
             .outerjoin(Contact, Contact.id == OutboxMessage.contact_id)
             .outerjoin(Room, Room.id == OutboxMessage.room_id)
+            .where(*filters)
             .order_by(OutboxMessage.updated_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )
         if state:
             query = query.where(OutboxMessage.state == state)
-        if account:
-            query = query.where(OutboxMessage.account_id == account)
-        if sop:
-            query = query.where(OutboxMessage.sop_id == sop)
         rows = session.execute(query).all()
         failed = [run for run in runs.failed(session) if sop is None or run.sop_id == sop]
     database.dispose()
@@ -69,13 +108,14 @@ def outbox(
         )
     console.print("  ".join(f"{name} {counts.get(name, 0)}" for name in STATES))
     table = Table(title_justify="left")
-    for column in ("when", "state", "to", "from", "message", "reason"):
+    for column in ("#", "when", "state", "to", "from", "message", "reason"):
         table.add_column(column)
     for row, contact_name, topic in rows:
         moment = row.sent_at or row.updated_at or row.not_before
         when = moment.astimezone(settings.tz).strftime("%m-%d %H:%M") if moment else ""
         origin = f"{row.sop_id}/{row.step_id}" if row.sop_id else row.origin
         table.add_row(
+            str(row.id),
             when,
             row.state,
             topic or contact_name or "?",
@@ -84,6 +124,63 @@ def outbox(
             row.reason or "",
         )
     console.print(table)
+    if rows:
+        console.print("the whole text of a message: sopbot outbox --show #")
+
+
+def _start(since: str | None, today: bool, now: datetime, tz: tzinfo) -> datetime | None:
+    if since and today:
+        fail("give either --since or --today, not both")
+    local = now.astimezone(tz)
+    if today:
+        return datetime.combine(local.date(), time(0), tz)
+    if since is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(since), time(0), tz)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(since)
+    except ValueError:
+        fail(f"--since: {since!r} is neither a day (2026-11-20) nor a duration (2h, 3d)")
+
+
+def _recipient_filter(session: Session, needle: str) -> ColumnElement[bool]:
+    people = [c.id for c in find(session, needle)]
+    rooms = list(
+        session.execute(
+            select(Room.id).where(or_(Room.room_wxid == needle, Room.topic.contains(needle, autoescape=True)))
+        ).scalars()
+    )
+    if not people and not rooms:
+        fail(f"--contact: nobody called {needle!r} (names, 备注, wxids and group names are searched)")
+    return or_(OutboxMessage.contact_id.in_(people), OutboxMessage.room_id.in_(rooms))
+
+
+def _show(session: Session, number: int, tz: tzinfo) -> None:
+    row = session.get(OutboxMessage, number)
+    if row is None:
+        fail(f"--show: no message #{number} in the outbox")
+    who = session.get(Contact, row.contact_id) if row.contact_id else session.get(Room, row.room_id)
+    name = getattr(who, "name", None) or getattr(who, "topic", None) or "?"
+    local = {k: (v.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if v else "-") for k, v in (
+        ("planned", row.created_at), ("due", row.not_before), ("sent", row.sent_at), ("changed", row.updated_at))}  # fmt: skip
+    origin = f"{row.sop_id}/{row.step_id} @ {row.occurrence}" if row.sop_id else row.origin
+    typer.echo(f"#{row.id} {row.state} to {name} · account {row.account_id} · from {origin}")
+    typer.echo("  ".join(f"{k} {v}" for k, v in local.items()))
+    if row.reason:
+        typer.echo(f"reason: {row.reason}")
+    typer.echo(f"key: {row.key}")
+    typer.echo("\n---\n".join(_whole(part) for part in row.payload or []))
+
+
+def _whole(part: dict[str, Any]) -> str:
+    if part.get("type") == "text":
+        return str(part.get("text", ""))
+    if part.get("type") == "image":
+        return f"[图片] {part.get('url', '')}"
+    return f"[链接] {part.get('title', '')} | {part.get('url', '')} | {part.get('description', '')}"
 
 
 def pause(

@@ -18,7 +18,7 @@ from bot.sop.authoring.loader import SopSet
 from bot.sop.authoring.template_check import template_files
 from bot.sop.runtime.audience import ContactRecord, Directory, RoomRecord, load_directory
 from bot.sop.views.plan import PlanEntry, plan
-from bot.sop.views.preview import preview
+from bot.sop.views.preview import PreviewItem, preview
 from bot.store import Database
 from bot.store.migrate import current_revision
 
@@ -87,10 +87,15 @@ def preview_cmd(
     contact: Annotated[
         str | None, typer.Option(help="Render for this contact (name or remark) or group.")
     ] = None,
+    upcoming: Annotated[
+        bool, typer.Option("--next", help="Each step at the next time it fires, rendered for that day.")
+    ] = False,
 ) -> None:
-    """Show the exact messages an SOP sends on a day."""
+    """Show the exact messages an SOP sends on a day (or, with --next, when each step next fires)."""
     if tier and contact:
         fail("give either --tier or --contact, not both")
+    if upcoming and on:
+        fail("give either --date or --next, not both")
     state: CliState = ctx.obj
     settings = state.settings()
     now = SystemClock().now()
@@ -111,14 +116,40 @@ def preview_cmd(
         recipients = _find_recipients(settings, sopset, contact)
         if not recipients:
             fail(f"--contact: nobody called {contact!r} in the database (friends and groups are searched)")
+    if upcoming:
+        typer.echo(f"# {chosen.spec.name} ({chosen.id}): each step the next time it fires")
+        for step in chosen.steps:
+            fire = step.trigger.get_next_fire_time(None, now) if step.trigger is not None else None
+            if fire is None:
+                reason = "follows contact events (lifecycle)" if step.is_lifecycle else "does not fire again"
+                typer.echo(f"\n== {step.id} {step.spec.name or ''} · {reason}")
+                continue
+            local = fire.astimezone(chosen.tz)
+            items = preview(sopset, chosen, local.date(), now, recipients=recipients, tier=tier_id)
+            _print_items([i for i in items if i.step.id == step.id and i.at == local], dated=True)
+        return
     items = preview(sopset, chosen, day, now, recipients=recipients, tier=tier_id)
     typer.echo(f"# {chosen.spec.name} ({chosen.id}) on {day.isoformat()} {WEEKDAY_CN[day.weekday()]}")
     if items and not any(item.scheduled for item in items):
-        typer.echo("# no step fires on this day; showing every step as it would read")
+        typer.echo("# no step fires on this day; showing every step as it would read (see --next)")
+    _print_items(items, dated=False)
+
+
+def _print_items(items: list[PreviewItem], *, dated: bool) -> None:
     for item in items:
-        when = "after the event" if item.step.is_lifecycle else f"{item.at:%H:%M}"
+        if item.step.is_lifecycle:
+            when = "after the event"
+        else:
+            when = (
+                f"{item.at:%Y-%m-%d} {WEEKDAY_CN[item.at.weekday()]} {item.at:%H:%M}"
+                if dated
+                else f"{item.at:%H:%M}"
+            )
         typer.echo(f"\n== {item.step.id} {item.step.spec.name or ''} · {when} · to {item.recipient}")
-        typer.echo(item.text if item.text is not None else f"!! not rendered: {item.error}")
+        if item.nothing is not None:
+            typer.echo(f"(gets nothing from this step: {item.nothing})")
+        else:
+            typer.echo(item.text if item.text is not None else f"!! not rendered: {item.error}")
 
 
 def _find_recipients(settings: Settings, sopset: SopSet, name: str) -> list[ContactRecord | RoomRecord]:
@@ -139,22 +170,37 @@ def plan_cmd(
     ctx: typer.Context,
     start: Annotated[str | None, typer.Option("--from", help="First day (default: today).")] = None,
     days: Annotated[int, typer.Option(min=1, max=1000, help="How many days.")] = 7,
+    sop: Annotated[str | None, typer.Option("--sop", help="Only this SOP (id, name or file name).")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Only recipients of this account.")] = None,
 ) -> None:
     """The calendar of what would go out: per day, SOP step, tier and group, with counts."""
     state: CliState = ctx.obj
     settings = state.settings()
     now = SystemClock().now()
     sopset = _load(settings, now)
+    only = None
+    if sop is not None:
+        try:
+            only = sopset.find(sop).id
+        except KeyError as error:
+            fail(str(error.args[0]))
+    if account is not None and account not in {a.id for a in settings.accounts}:
+        fail(f"--account: no account {account!r}; known: {', '.join(a.id for a in settings.accounts)}")
     first = _date(start, settings, now)
     database = _database(settings)
     if database is None:
         typer.echo("# no database yet: recipient counts are 0 (run `sopbot run` once to sync contacts)")
-        entries = plan(sopset, Directory([], []), first, days)
+        entries = plan(sopset, Directory([], []), first, days, only_sop=only)
     else:
         try:
             with database.session(read_only=True) as session:
                 directory = load_directory(session, sopset.groups)
-                entries = plan(sopset, directory, first, days, session=session, now=now)
+                if account is not None:
+                    directory = Directory(
+                        [c for c in directory.contacts if c.account_id == account],
+                        [r for r in directory.rooms if r.account_id == account],
+                    )
+                entries = plan(sopset, directory, first, days, session=session, now=now, only_sop=only)
         finally:
             database.dispose()
     for line in render_plan(sopset, entries):

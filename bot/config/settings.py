@@ -393,7 +393,7 @@ def load_settings(path: Path | None = None) -> Settings:
                 [ConfigIssue(shown, line, "", "invalid TOML: arrays or tables nested too deeply")]
             ) from None
         lines = key_lines(text)
-    elif path is not None:
+    elif path is not None or ENV_PREFIX + "SETTINGS" in os.environ:  # named by -s or SOPBOT_SETTINGS
         raise ConfigError([ConfigIssue(shown, None, "", "file not found")])
 
     for forbidden in ("base_dir", "source"):

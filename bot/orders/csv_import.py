@@ -16,28 +16,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.config.errors import ConfigIssue
+from bot.orders.columns import HEADERS, IDENTITY, REQUIRED
 from bot.orders.model import OrderIn, parse_bool, parse_items
 
-HEADERS: dict[str, tuple[str, ...]] = {
-    "order_id": ("order_id", "order id", "订单号", "订单编号", "订单id"),
-    "wxid": ("wxid", "微信id", "微信号id"),
-    "phone": ("phone", "mobile", "手机号", "手机", "手机号码", "电话", "收货人手机"),
-    "unionid": ("unionid", "union_id"),
-    "amount": ("amount", "total", "金额", "实付金额", "订单金额", "实付款", "实付"),
-    "status": ("status", "状态", "订单状态"),
-    "ordered_at": ("ordered_at", "time", "paid_at", "下单时间", "付款时间", "创建时间", "支付时间"),
-    "discounted": ("discounted", "discount", "优惠", "是否优惠", "折扣", "活动价"),
-    "new_arrival": ("new_arrival", "new", "新品", "是否新品"),
-    "product": ("product", "item", "商品", "商品名称", "商品名"),
-    "category": ("category", "品类", "类目", "分类", "商品类目"),
-    "qty": ("qty", "quantity", "数量", "件数"),
-    "items": ("items", "商品明细"),
-    "referrer": ("referrer", "推荐人", "推荐码", "邀请码", "邀请人"),
-    "account": ("account", "账号", "导购账号"),
-}
 _ALIASES = {alias.casefold(): name for name, aliases in HEADERS.items() for alias in aliases}
-REQUIRED = ("order_id", "amount", "ordered_at")
-IDENTITY = ("wxid", "phone", "unionid")
 _SHOWN = {
     "order_id": "订单号",
     "amount": "实付金额",

@@ -27,6 +27,7 @@ from bot.signals.conversation import Conversation, Said
 from bot.signals.matcher import MATCH_CHARS, Matcher, Where
 from bot.signals.rules import TagsFile, load_tags
 from bot.signals.tiers import TierPolicy, recompute
+from bot.signals.tiers_ladder import TierLadder
 from bot.store import Database
 from bot.store.eventlog import EventLog
 from bot.store.models import Contact, Order, Room
@@ -63,7 +64,9 @@ class SignalEngine:
         self.policy = TierPolicy.from_settings(settings.tiers)
         self.tags = tags if tags is not None else load_tags(settings.sop_path, settings.base_dir)
         self.matcher = Matcher(self.tags.rules)
-        self.renderer = renderer if renderer is not None else _renderer(settings.templates_path)
+        self.renderer = (
+            renderer if renderer is not None else _renderer(settings.templates_path, self.policy.ladder)
+        )
         self.conversation = Conversation(self.matcher, self.renderer, self._reply_context)
         self._talk = threading.Lock()  # the conversation keeps a unit's pending hits
 
@@ -335,5 +338,7 @@ def _contact_id(session: Session, account_id: str, wxid: str | None) -> int | No
     return int(found) if found is not None else None
 
 
-def _renderer(folder: Path) -> Renderer | None:
-    return Renderer(folder) if folder.is_dir() else None
+def _renderer(folder: Path, ladder: TierLadder) -> Renderer | None:
+    """Reply templates; a tier's folder may be named by its id or its name (koc, 品牌KOC)."""
+    aliases = {tier_id: (name,) for tier_id, name in ladder.pairs() if name != tier_id}
+    return Renderer(folder, aliases=aliases) if folder.is_dir() else None

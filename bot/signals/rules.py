@@ -243,6 +243,10 @@ def _validate(doc: YamlDocument) -> TagsFile:
     return parsed
 
 
+def parse_tag_document(doc: YamlDocument) -> TagsFile:
+    return _validate(doc)
+
+
 def parse_tags(text: str, file: str = TAGS_FILE) -> TagsFile:
     return _validate(parse_yaml(text, file))
 

@@ -4,14 +4,14 @@ and on every reload, so all three agree on what is valid."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
-from pathlib import Path
 
 from bot.config.errors import ConfigError, ConfigIssue
 from bot.config.settings import Settings
 from bot.config.yaml_source import load_yaml
 from bot.render import Renderer
+from bot.signals.rules import TAGS_FILE, parse_tag_document
+from bot.signals.rules import check_templates as check_reply_templates
 from bot.sop.authoring.catalog import CatalogFile
 from bot.sop.authoring.loader import CATALOG_FILE, SopSet, load_sop_set
 from bot.sop.authoring.targeting import load_tiers
@@ -94,23 +94,19 @@ def _catalog_alone(settings: Settings) -> CatalogFile:
         return CatalogFile()
 
 
-def check_tag_rules(sop_dir: Path) -> list[ConfigIssue]:
-    """The tagging feature's rule file, through its own loader (when that feature is
-    installed)."""
-    try:
-        rules = importlib.import_module("bot.signals.rules")
-    except ImportError:
+def check_tag_rules(settings: Settings) -> list[ConfigIssue]:
+    """sop/tags.yaml: the rules themselves, and that every `reply:` template exists (in
+    templates/default/, which tier folders may override)."""
+    path = settings.sop_path / TAGS_FILE
+    if not path.exists():
         return []
     try:
-        if hasattr(rules, "load_rule_file"):
-            path = sop_dir / "tags.yaml"
-            if path.exists():
-                rules.load_rule_file(path)
-        elif hasattr(rules, "load_tags"):
-            rules.load_tags(sop_dir)
+        doc = load_yaml(path)
+        tags = parse_tag_document(doc)
     except ConfigError as error:
         return list(error.issues)
-    return []
+    renderer = Renderer(settings.templates_path)
+    return check_reply_templates(tags, renderer.exists, doc.file, doc)
 
 
 def check_all(settings: Settings, now: datetime) -> tuple[SopSet | None, list[ConfigIssue]]:
@@ -121,5 +117,5 @@ def check_all(settings: Settings, now: datetime) -> tuple[SopSet | None, list[Co
         sopset = load_checked(settings, now)
     except ConfigError as error:
         issues.extend(error.issues)
-    issues.extend(check_tag_rules(settings.sop_path))
+    issues.extend(check_tag_rules(settings))
     return sopset, issues

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from bot.config.units import parse_duration, parse_time, parse_weekday
 from bot.events import ContactEventKind
-from bot.policies import Category, OnMissed
+from bot.policies import Category, Guarantee, OnMissed, QuietPolicy
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 _MONTH_DAY_CN = re.compile(r"^(?:第([1-5一二三四五])个|(最后一个))(?:周|星期)([一二三四五六日天])$")
@@ -240,6 +240,8 @@ class SopSpec(_Model):
     priority: int = Field(default=0, ge=-100, le=100)
     on_missed: OnMissed = OnMissed.SKIP
     grace: Duration = timedelta(hours=1)
+    quiet_policy: QuietPolicy = QuietPolicy.WAIT  # inside quiet hours: wait for the morning, or skip
+    guarantee: Guarantee = Guarantee.AT_MOST_ONCE  # a send cut off by a crash: unknown, or sent again
     audience: AudienceSpec = AudienceSpec()
     event: EventSpec | None = None
     steps: list[StepSpec] = Field(min_length=1)

@@ -3,7 +3,7 @@ uses them: tier ids with display names, and tag expressions compiled to predicat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +13,24 @@ from bot.signals.tiers_ladder import DEFAULT_LADDER, TierLadder
 TagTest = Callable[[Any], bool]  # a SubjectLike (tier, tags, flags) → matches
 
 
+DEFAULT_FEWEST_ORDERS = {"basic": 0, "prospect": 0, "customer": 1, "repeat": 2, "koc": 2}
+
+
 @dataclass(frozen=True)
 class Tiers:
     """The tier ladder from shallow to deep: ids and Chinese display names."""
 
     ladder: TierLadder = field(default=DEFAULT_LADDER)
+    fewest_orders: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_FEWEST_ORDERS), hash=False)
+
+    def folder_aliases(self) -> dict[str, tuple[str, ...]]:
+        """Template folders may be named by a tier's id (`koc`) or its name (`品牌KOC`)."""
+        return {tier_id: (name,) for tier_id, name in self.ladder.pairs() if name != tier_id}
+
+    def sample_orders(self, tier_id: str) -> int:
+        """Paid orders of a made-up contact at this tier: the fewest the tier can be reached
+        with (a 基础用户 sample has bought nothing)."""
+        return self.fewest_orders.get(tier_id, 0)
 
     @property
     def ids(self) -> list[str]:
@@ -43,9 +56,13 @@ def load_tiers(settings: Any = None) -> Tiers:
     operator's own levels), as the tagging feature computes tiers."""
     if settings is None:
         return Tiers()
-    from bot.signals.tiers import TierPolicy
+    from bot.signals.tiers import TierPolicy, preset_levels
 
-    return Tiers(TierPolicy.from_settings(settings.tiers).ladder)
+    fewest = {
+        level.id: min((max(r.min_orders, r.min_lifetime_orders) for r in level.when), default=0)
+        for level in preset_levels(settings.tiers)
+    }
+    return Tiers(TierPolicy.from_settings(settings.tiers).ladder, fewest)
 
 
 def compile_expr(text: str, tiers: Tiers) -> TagTest:

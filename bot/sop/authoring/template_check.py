@@ -200,11 +200,17 @@ class TemplateChecker:
         sop = {"id": use.sop[0], "name": use.sop[1]} if use.sop else {"id": "sample", "name": "示例SOP"}
         step = {"id": use.step[0], "name": use.step[1]} if use.step else {"id": "sample", "name": "示例"}
         shared = {"today": self._day, "sop": sop, "step": step}
-        in_tier_folder = folder in self.tiers.ids
+        folder_tier = (
+            self.tiers.ladder.resolve(folder) if folder != DEFAULT_FOLDER else None
+        )  # koc or 品牌KOC
+        in_tier_folder = folder_tier is not None
         if "contacts" in use.kinds and (folder == DEFAULT_FOLDER or in_tier_folder):
-            for tier in [folder] if in_tier_folder else self.tiers.ids:
+            for tier in [folder_tier] if folder_tier is not None else self.tiers.ids:
                 contact = contact_context(
-                    sample_contact(tier, self.now), self.tiers, self.today, self.now.tzinfo
+                    sample_contact(tier, self.now, self.tiers.sample_orders(tier)),
+                    self.tiers,
+                    self.today,
+                    self.now.tzinfo,
                 )
                 catalog = CatalogView(self.catalog, self.today, tier)
                 yield {**shared, "contact": contact, "group": None, "catalog": catalog}

@@ -172,28 +172,34 @@ def _orders(
     return out
 
 
-def _passes_contact(layer: AudienceLayer, contact: ContactRecord) -> bool:
+def contact_miss(layer: AudienceLayer, contact: ContactRecord) -> str | None:
+    """Why a contact is not in this audience layer; None when it is."""
     if layer.accounts is not None and contact.account_id not in layer.accounts:
-        return False
+        return f"account {contact.account_id} is not in {sorted(layer.accounts)}"
     if layer.tiers is not None and contact.tier not in layer.tiers:
-        return False
+        return f"tier {contact.tier} is not among {sorted(layer.tiers)}"
     if contact.tier in layer.exclude_tiers:
-        return False
+        return f"tier {contact.tier} is excluded"
     if layer.tags is not None and not layer.tags(contact):
-        return False
-    return not (layer.exclude is not None and layer.exclude(contact))
+        return "the tags condition does not hold"
+    if layer.exclude is not None and layer.exclude(contact):
+        return "the exclude condition holds"
+    return None
 
 
-def _passes_room(layer: AudienceLayer, room: RoomRecord) -> bool:
+def room_miss(layer: AudienceLayer, room: RoomRecord) -> str | None:
+    """Why a group is not in this audience layer; None when it is."""
     if layer.accounts is not None and room.account_id not in layer.accounts:
-        return False
+        return f"account {room.account_id} is not in {sorted(layer.accounts)}"
     if layer.group_types is not None and room.group_type not in layer.group_types:
-        return False
+        return f"group type {room.group_type or '(none)'} is not among {sorted(layer.group_types)}"
     if layer.group_names and not any_matches(layer.group_names, room.topic):
-        return False
+        return "the group name matches none of group_names"
     if layer.group_tags is not None and not (layer.group_tags & room.tags):
-        return False
-    return not (layer.exclude_groups and any_matches(layer.exclude_groups, room.topic))
+        return "the group has none of group_tags"
+    if layer.exclude_groups and any_matches(layer.exclude_groups, room.topic):
+        return "the group name matches exclude_groups"
+    return None
 
 
 def birthday_matches(birthday: str | None, day: date) -> bool:
@@ -212,12 +218,26 @@ def _leap(year: int) -> bool:
 
 def select_contacts(directory: Directory, step: Step, day: date | None = None) -> list[ContactRecord]:
     """The contacts a step reaches (on `day`, for birthday steps)."""
-    chosen = [c for c in directory.contacts if all(_passes_contact(layer, c) for layer in step.layers)]
-    if step.spec.birthday and day is not None:
+    return [c for c in directory.contacts if step_miss(step, c, day) is None]
+
+
+def step_miss(step: Step, recipient: ContactRecord | RoomRecord, day: date | None = None) -> str | None:
+    """Why a step does not reach this contact or group (on `day`); None when it does.
+    Fan-out and `sopbot preview` both decide through here."""
+    if isinstance(recipient, RoomRecord):
+        misses = (room_miss(layer, recipient) for layer in step.layers)
+    else:
+        misses = (contact_miss(layer, recipient) for layer in step.layers)
+    for number, miss in enumerate(misses):
+        if miss is not None:
+            where = "the SOP's audience" if number == 0 else "the step's audience"
+            return f"{where}: {miss}"
+    if step.spec.birthday and day is not None and isinstance(recipient, ContactRecord):
         days = [day - timedelta(days=shift) for shift in step.spec.offset or [0]]
-        chosen = [c for c in chosen if any(birthday_matches(c.birthday, d) for d in days)]
-    return chosen
+        if not any(birthday_matches(recipient.birthday, d) for d in days):
+            return f"no birthday on {day:%m-%d} (birthday: {recipient.birthday or 'not set'})"
+    return None
 
 
 def select_rooms(directory: Directory, step: Step) -> list[RoomRecord]:
-    return [r for r in directory.rooms if all(_passes_room(layer, r) for layer in step.layers)]
+    return [r for r in directory.rooms if step_miss(step, r) is None]

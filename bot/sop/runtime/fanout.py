@@ -105,6 +105,8 @@ def build_fanout(
                 sop_id=sop.id,
                 step_id=step.id,
                 occurrence=occurrence,
+                quiet_policy=sop.spec.quiet_policy,
+                guarantee=sop.spec.guarantee,
                 expires_at=expires,
             )
         )

@@ -53,11 +53,15 @@ def plan(
     *,
     session: Session | None = None,
     now: datetime | None = None,
+    only_sop: str | None = None,
 ) -> list[PlanEntry]:
-    """Every occurrence from `start` for `days` days, in time order. With a session, the
-    lifecycle messages already scheduled by recorded contact events are included."""
+    """Every occurrence from `start` for `days` days, in time order (of one SOP with
+    `only_sop`). With a session, the lifecycle messages already scheduled by recorded
+    contact events are included."""
     entries: list[PlanEntry] = []
     for sop in sopset.enabled():
+        if only_sop is not None and sop.id != only_sop:
+            continue
         first = datetime.combine(start, time(0), sop.tz)
         last = datetime.combine(start + timedelta(days=days), time(0), sop.tz) - timedelta(seconds=1)
         for step in sop.steps:

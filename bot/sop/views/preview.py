@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from bot.delivery.outbox import PlannedMessage
 from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.authoring.triggers import fire_times
-from bot.sop.runtime.audience import ContactRecord, RoomRecord
+from bot.sop.runtime.audience import ContactRecord, RoomRecord, step_miss
 from bot.sop.runtime.context import sample_contact, sample_room
 from bot.sop.runtime.fanout import build_fanout, occurrence_key
 from bot.wechat.types import Content, Image, LinkCard, Text
@@ -21,8 +21,9 @@ class PreviewItem:
     at: datetime
     scheduled: bool  # False: the step does not fire that day (shown anyway)
     recipient: str
-    text: str | None  # None when it could not be rendered
+    text: str | None  # None when it could not be rendered, or the recipient gets nothing
     error: str | None = None
+    nothing: str | None = None  # why this recipient gets nothing from the step
 
 
 def show_part(part: Content) -> str:
@@ -61,13 +62,9 @@ def default_recipients(
                 types &= layer.group_types
         return [sample_room(t) for t in sorted(types)] or [sample_room(None)]
     if tier is not None:
-        return [sample_contact(tier, now)]
-    tiers = list(sopset.tiers.ids)
-    for layer in step.layers:
-        if layer.tiers is not None:
-            tiers = [t for t in tiers if t in layer.tiers]
-        tiers = [t for t in tiers if t not in layer.exclude_tiers]
-    return [sample_contact(t, now) for t in tiers]
+        return [sample_contact(tier, now, sopset.tiers.sample_orders(tier))]
+    samples = [sample_contact(t, now, sopset.tiers.sample_orders(t)) for t in sopset.tiers.ids]
+    return [sample for sample in samples if step_miss(step, sample) is None] or samples
 
 
 def preview(
@@ -99,6 +96,12 @@ def preview(
                     if isinstance(person, ContactRecord)
                     else f"{person.topic} ({person.group_type or '-'})"
                 )
+                real = recipients is not None or isinstance(
+                    person, ContactRecord
+                )  # sample groups fit by make
+                if real and (miss := step_miss(step, person, at.date())):
+                    items.append(PreviewItem(step, at, scheduled, label, None, nothing=miss))
+                    continue
                 fanout = build_fanout(sopset, sop, step, at, occurrence_key(at, sop), [person], not_before=at)
                 if fanout.messages:
                     items.append(PreviewItem(step, at, scheduled, label, show_message(fanout.messages[0])))
