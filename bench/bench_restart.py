@@ -48,6 +48,9 @@ daily_cap = 10000000
 """
 
 
+GIVE_UP = 300.0  # seconds: a mark that has not appeared by then never will
+
+
 def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPBOT_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -81,6 +84,9 @@ def run_until(folder: Path, marks: dict[str, str], journal: Path | None = None) 
                 seen["first send"] = time.perf_counter() - started
             if process.poll() is not None:
                 raise SystemExit(f"sopbot run exited:\n{text[-2000:]}")
+            if time.perf_counter() - started > GIVE_UP:
+                missing = [name for name in marks if name not in seen]
+                raise SystemExit(f"after {GIVE_UP:.0f}s still waiting for {missing}:\n{text[-2000:]}")
             time.sleep(0.01)
     finally:
         process.send_signal(signal.SIGINT)
@@ -121,7 +127,7 @@ def main() -> None:
         database = Database(f"sqlite:///{folder / 'data' / 'sopbot.db'}")
         prepare_outbox(database, 1000, 2000)
         database.dispose()
-        journal = folder / "data" / "journal.jsonl"
+        journal = folder / "journal.jsonl"  # `[sandbox] journal` is relative to the project folder
         marks = {"worker": "delivery worker", "recovered": "recovered ", "synced": "contacts, 3 rooms synced"}
         again = run_until(folder, marks, journal)
         sent = sum(1 for line in journal.read_text(encoding="utf-8").splitlines() if json.loads(line))

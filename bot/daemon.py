@@ -17,6 +17,8 @@ from bot import __version__
 from bot.accounts import Accounts
 from bot.clock import Clock, SystemClock
 from bot.config.settings import Settings
+from bot.delivery.outlook import EVERY as OUTLOOK_EVERY
+from bot.delivery.outlook import outlook
 from bot.flow import Services
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import Database
@@ -72,12 +74,25 @@ class Daemon:
         for service in self.services.in_start_order():
             await service.start()
         self.account_set.started = True
+        await self._say_outlook()
         if self.context.background:
             self.supervisor.spawn(
                 "account-leases",
                 self.account_set.keep,
                 doing="renewing account leases, watching standby accounts",
             )
+            self.supervisor.spawn("outlook", self._keep_saying_outlook, doing="saying what comes next")
+
+    async def _say_outlook(self) -> None:
+        """Accounts, queue, quiet hours and the next SOP send, in one log line."""
+        now = self.context.clock.now()
+        seen = await asyncio.to_thread(outlook, self.context, self.services.sop.next_send, now)
+        log.info("%s", seen.describe(self.settings.tz))
+
+    async def _keep_saying_outlook(self) -> None:
+        while True:
+            await asyncio.sleep(OUTLOOK_EVERY)
+            await self._say_outlook()
 
     async def stop(self) -> None:
         self.context.stopping.set()  # long units of work (a fan-out, a sync) end at their next chunk

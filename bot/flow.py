@@ -57,10 +57,11 @@ class Services:
     @classmethod
     def build(cls, context: BotContext) -> Services:
         engine = SignalEngine(context.settings, context.database, context.clock)
+        sop = SopService(context)
         return cls(
             delivery=DeliveryWorker(context),
-            admin=AdminCommands(context),
-            sop=SopService(context),
+            admin=AdminCommands(context, sop.next_send),
+            sop=sop,
             signals=SignalsStage(engine),
             upkeep=SignalsUpkeep(context, engine),
             webhook=WebhookService(context, engine),

@@ -62,6 +62,14 @@ def test_a_room_join_remembers_who_invited_whom(testbot: TestBot) -> None:
         event = s.execute(select(ContactEvent).where(ContactEvent.kind == "joined_group")).scalar_one()
         assert (event.kind, event.ref) == ("joined_group", "wxid_wang_fang")
     assert testbot.contact("wxid_new_fang").is_friend is False
+    # the same join told again (the sandbox replays its script after a restart; a gateway may
+    # redeliver): no second joined_group, the first join's time and inviter stay
+    testbot.clock.advance(timedelta(hours=1))
+    testbot.invite("10001@chatroom", [ContactInfo("wxid_new_fang", "方琳", is_friend=False)], "wxid_zhou_hao")
+    with testbot.database.session(read_only=True) as s:
+        assert len(s.execute(select(ContactEvent).where(ContactEvent.kind == "joined_group")).all()) == 1
+        member = s.execute(select(RoomMember).where(RoomMember.member_wxid == "wxid_new_fang")).scalar_one()
+        assert (member.inviter_wxid, member.joined_at) == ("wxid_wang_fang", T0)
 
 
 def test_autoplay_produces_events(testbot: TestBot) -> None:

@@ -84,7 +84,7 @@ def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
     assert "planned 2  sending 0  sent 3" in sopbot(project, "outbox", "--since", "2026-11-24").stdout
     assert "planned 0  sending 0  sent 0" in sopbot(project, "outbox", "--since", "2999-01-01").stdout
     unknown = sopbot(project, "outbox", "--sop", "dialy")
-    assert unknown.returncode == 2 and "no message of SOP 'dialy'" in unknown.stderr and "daily" in unknown.stderr
+    assert unknown.returncode == 2 and "no SOP 'dialy'" in unknown.stderr and "daily" in unknown.stderr
     assert sopbot(project, "outbox", "--contact", "没有这个人").returncode == 2
     assert sopbot(project, "outbox", "--since", "soon").returncode == 2
     [number] = [line.split("│")[1].strip() for line in to_zhou.splitlines() if "festival/pick" in line]
@@ -102,3 +102,26 @@ def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
     bad = sopbot(project, "outbox", "--state", "lost")
     assert bad.returncode == 2 and "--state must be one of" in bad.stderr
     assert [r.state for r in outbox_rows(Database(settings.resolved_database_url))].count("sent") == 3
+
+
+def test_the_outlook_says_quiet_hours_hold_messages_and_status_tells_admins(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.delivery.outlook import outlook
+
+    bot = admin_bot(tmp_path)
+    night = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    try:
+        bot.clock.set(night)
+        plan(bot.database, [bot.contact("wxid_lin_xiaoyu").id, bot.contact("wxid_zhou_hao").id], at=night)
+        assert bot.deliver(max_wait=timedelta(0)) == []  # deferred to 08:00
+        seen = outlook(bot.daemon.context, None, night)
+        assert seen.quiet_now and seen.held == 2
+        line = seen.describe(bot.settings.tz)
+        assert "account main online, 2 queued" in line
+        assert "quiet hours 22:00-08:00 hold 2 until 08:00" in line and "no SOP send scheduled" in line
+        bot.say("wxid_wang_fang", "#status")
+        status = bot.deliver(max_wait=timedelta(0))[-1].content.text
+        assert "免打扰时段 22:00-08:00：2 条消息等到 08:00 再发" in status, status
+    finally:
+        bot.close()

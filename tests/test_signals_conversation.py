@@ -150,3 +150,29 @@ def test_a_referral_code_in_a_friend_request_converts_when_the_newcomer_buys(sig
     report = sigbot.daemon.services.upkeep.engine.ingest_orders([order], source="webhook")
     sigbot.publish(report.events)
     assert ("referral_converted", "code") in tap.kinds(wang.id)
+
+
+def test_a_reply_older_than_its_maximum_age_is_skipped_after_a_restart(tmp_path: Path, clock: FrozenClock) -> None:
+    """A reply planned before a stop still goes out after a restart within `reply_max_age`
+    (30 minutes by default), and is skipped, with the reason, after it."""
+    from bot.config.settings import load_settings
+    from tests.support import sqlite_database
+
+    folder = tmp_path / "project"
+    with running_bot(folder, clock) as bot:
+        bot.say(LIN, "这款多少钱？")  # planned, then the daemon stops before sending it
+        bot.say("wxid_zhou_hao", "这款多少钱？")
+    settings = load_settings(folder / "settings.toml")
+    with sqlite_database(folder) as db:
+        clock.advance(timedelta(minutes=20))
+        bot = TestBot(settings, db, clock).start()
+        try:
+            [first] = [r for r in outbox_rows(db) if r.state == "planned"][:1]
+            bot.run(bot.worker.step("main"))  # one send (paced): within the 30 minutes
+            clock.advance(timedelta(minutes=11))
+            bot.deliver(max_wait=timedelta(0))
+        finally:
+            bot.close()
+        states = sorted((r.state, (r.reason or "")[:7]) for r in outbox_rows(db))
+    assert states == [("sent", ""), ("skipped", "expired")], states
+    assert first.expires_at is not None

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import faulthandler
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +12,6 @@ from bot import __version__
 from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, sop_cmds
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
-from bot.config.settings import load_settings
 from bot.orders.columns import columns_help
 
 app = typer.Typer(
@@ -54,6 +50,10 @@ def _root(
 @app.command()
 def run(ctx: typer.Context) -> None:
     """Run the bot: log in to every configured account and work until Ctrl-C / SIGTERM."""
+    import asyncio
+    import faulthandler
+    import signal
+
     from bot.clock import SystemClock
     from bot.daemon import Daemon
     from bot.logs import setup_logging
@@ -109,5 +109,4 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
-# keep `load_settings` importable from here for tests that drive the CLI in-process
-__all__ = ["app", "load_settings", "main"]
+__all__ = ["app", "main"]

@@ -4,15 +4,15 @@ each, orders, referrals and events."""
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.context import CliState, fail
-from bot.signals import profile
-from bot.signals.tiers import TierPolicy
-from bot.store import Database
-from bot.store.migrate import current_revision
+
+if TYPE_CHECKING:
+    from bot.signals import profile
+    from bot.signals.tiers import TierPolicy
 
 
 def _t(moment: datetime | None, tz: tzinfo) -> str:
@@ -25,6 +25,11 @@ def contact(
     account: Annotated[str | None, typer.Option(help="Only this account id.")] = None,
 ) -> None:
     """Show one contact: tier and history, tags with evidence, orders, referrals, events."""
+    from bot.signals import profile
+    from bot.signals.tiers import TierPolicy
+    from bot.store import Database
+    from bot.store.migrate import current_revision
+
     state: CliState = ctx.obj
     settings = state.settings()
     database = Database(settings.resolved_database_url)

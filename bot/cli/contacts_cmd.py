@@ -3,20 +3,15 @@ tag expression (`--where "tier >= customer and tag:活动喜好型"`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
 from bot.cli.context import CliState, fail
-from bot.signals.expr import ExprError, Subject, parse
-from bot.signals.tiers import TierPolicy
-from bot.store import Database
-from bot.store.directory import ContactRow, list_contacts
-from bot.store.migrate import current_revision
-from bot.store.models import Contact, Order
+
+if TYPE_CHECKING:
+    from bot.signals.expr import Subject
+    from bot.store.directory import ContactRow
 
 
 def contacts(
@@ -29,6 +24,17 @@ def contacts(
     limit: Annotated[int, typer.Option(help="Show at most this many rows (0 = all).")] = 0,
 ) -> None:
     """List stored contacts with their tier and tags."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from bot.signals.expr import ExprError, parse
+    from bot.signals.tiers import TierPolicy
+    from bot.store import Database
+    from bot.store.directory import list_contacts
+    from bot.store.migrate import current_revision
+    from bot.store.models import Contact, Order
+
     state: CliState = ctx.obj
     settings = state.settings()
     policy = TierPolicy.from_settings(settings.tiers)
@@ -81,6 +87,8 @@ def contacts(
 
 
 def _subject(row: ContactRow, blocked: set[int], ordered: set[int]) -> Subject:
+    from bot.signals.expr import Subject
+
     flags = {
         "opted_out": row.opted_out,
         "blocked": row.id in blocked,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.context import CliState, fail
-from bot.clock import SystemClock
-from bot.config.errors import display_path
-from bot.orders.csv_import import read_csv
-from bot.store import Database
-from bot.store.schema import SchemaOutOfDate, ensure_schema
+
+if TYPE_CHECKING:
+    pass
 
 ORDER = ("new", "updated", "refunded", "unchanged", "ignored")
 
@@ -24,7 +22,12 @@ def import_orders(
 ) -> None:
     """Import orders from a CSV file. Safe to run again: orders are keyed by order id,
     a refund or cancellation row updates the order, bad rows are listed and skipped."""
+    from bot.clock import SystemClock
+    from bot.config.errors import display_path
+    from bot.orders.csv_import import read_csv
     from bot.signals.engine import SignalEngine
+    from bot.store import Database
+    from bot.store.schema import SchemaOutOfDate, ensure_schema
 
     state: CliState = ctx.obj
     settings = state.settings()

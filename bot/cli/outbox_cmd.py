@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, tzinfo
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import ColumnElement, func, or_, select
-from sqlmodel import Session
 
 from bot.cli.context import CliState, fail
-from bot.config.units import parse_duration
-from bot.delivery import control
-from bot.delivery.payload import summary
-from bot.signals.profile import find
-from bot.sop.runtime import ledger as runs
-from bot.store import Database
-from bot.store.migrate import current_revision
-from bot.store.models import Contact, OutboxMessage, Room
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlmodel import Session
+
+    from bot.store import Database
 
 STATES = ("planned", "sending", "sent", "skipped", "failed", "unknown")
 
 
 def _database(ctx: typer.Context) -> Database:
+    from bot.store import Database
+    from bot.store.migrate import current_revision
+
     state: CliState = ctx.obj
     database = Database(state.settings().resolved_database_url)
     if current_revision(database) is None:
@@ -50,6 +49,15 @@ def outbox(
     limit: Annotated[int, typer.Option(help="Rows to show, newest first.")] = 30,
 ) -> None:
     """What is queued, sent, skipped or failed, and why. The counts obey the filters."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from bot.delivery import control
+    from bot.delivery.payload import summary
+    from bot.sop.runtime import ledger as runs
+    from bot.store.models import Contact, OutboxMessage, Room
+
     if state is not None and state not in STATES:
         fail(f"--state must be one of {', '.join(STATES)}, not {state!r}")
     settings = ctx.obj.settings()
@@ -66,15 +74,10 @@ def outbox(
         if account:
             filters.append(OutboxMessage.account_id == account)
         if sop:
-            if (
-                session.execute(select(OutboxMessage.id).where(OutboxMessage.sop_id == sop).limit(1)).first()
-                is None
-            ):
-                known = session.execute(
-                    select(OutboxMessage.sop_id).where(OutboxMessage.sop_id.is_not(None)).distinct()
-                )
-                names = ", ".join(sorted(str(name) for name in known.scalars())) or "none yet"
-                fail(f"--sop: no message of SOP {sop!r} in the outbox (SOPs there: {names})")
+            known = _known_sops(session, settings.sop_path)
+            if sop not in known:
+                names = ", ".join(sorted(known)) or "none yet"
+                fail(f"--sop: no SOP {sop!r} in sop/, the outbox or the run ledger (known: {names})")
             filters.append(OutboxMessage.sop_id == sop)
         if contact:
             filters.append(_recipient_filter(session, contact))
@@ -128,7 +131,27 @@ def outbox(
         console.print("the whole text of a message: sopbot outbox --show #")
 
 
+def _known_sops(session: Session, sop_dir: Path) -> set[str]:
+    """SOP ids in the outbox, the run ledger and the files' `id:` lines (read, not loaded)."""
+    from sqlalchemy import select
+
+    from bot.store.models import OutboxMessage, SopRun
+
+    known = {str(i) for i in session.execute(select(OutboxMessage.sop_id).distinct()).scalars() if i}
+    known |= {str(i) for i in session.execute(select(SopRun.sop_id).distinct()).scalars() if i}
+    for path in sop_dir.glob("*.yaml"):
+        try:
+            match = re.search(r"^id:\s*['\"]?([\w-]+)", path.read_text(encoding="utf-8-sig"), re.MULTILINE)
+        except (OSError, UnicodeDecodeError):
+            continue
+        if match:
+            known.add(match.group(1))
+    return known
+
+
 def _start(since: str | None, today: bool, now: datetime, tz: tzinfo) -> datetime | None:
+    from bot.config.units import parse_duration
+
     if since and today:
         fail("give either --since or --today, not both")
     local = now.astimezone(tz)
@@ -147,6 +170,11 @@ def _start(since: str | None, today: bool, now: datetime, tz: tzinfo) -> datetim
 
 
 def _recipient_filter(session: Session, needle: str) -> ColumnElement[bool]:
+    from sqlalchemy import or_, select
+
+    from bot.signals.profile import find
+    from bot.store.models import OutboxMessage, Room
+
     people = [c.id for c in find(session, needle)]
     rooms = list(
         session.execute(
@@ -159,6 +187,8 @@ def _recipient_filter(session: Session, needle: str) -> ColumnElement[bool]:
 
 
 def _show(session: Session, number: int, tz: tzinfo) -> None:
+    from bot.store.models import Contact, OutboxMessage, Room
+
     row = session.get(OutboxMessage, number)
     if row is None:
         fail(f"--show: no message #{number} in the outbox")
@@ -191,6 +221,8 @@ def pause(
     ] = "paused by the operator",
 ) -> None:
     """Stop sending (nothing queued is lost; it waits in the outbox)."""
+    from bot.delivery import control
+
     settings = ctx.obj.settings()
     if account is not None and account not in {a.id for a in settings.accounts}:
         fail(f"no account {account!r} in {settings.source}")
@@ -208,6 +240,8 @@ def resume(
     ] = None,
 ) -> None:
     """Send again after `sopbot pause` or a risk-control pause."""
+    from bot.delivery import control
+
     database = _database(ctx)
     with database.session() as session:
         done = control.resume(session, account or control.ALL_ACCOUNTS)

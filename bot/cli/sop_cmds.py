@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import time as timer
 from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.context import CliState, fail
-from bot.clock import SystemClock
-from bot.config.settings import Settings
-from bot.config.units import WEEKDAY_CN
-from bot.sop.authoring.check import check_all, load_checked
-from bot.sop.authoring.loader import SopSet
-from bot.sop.authoring.template_check import template_files
-from bot.sop.runtime.audience import ContactRecord, Directory, RoomRecord, load_directory
-from bot.sop.views.plan import PlanEntry, plan
-from bot.sop.views.preview import PreviewItem, preview
-from bot.store import Database
-from bot.store.migrate import current_revision
+
+if TYPE_CHECKING:
+    from bot.config.settings import Settings
+    from bot.sop.authoring.loader import SopSet
+    from bot.sop.runtime.audience import ContactRecord, RoomRecord
+    from bot.sop.views.plan import PlanEntry
+    from bot.sop.views.preview import PreviewItem
+    from bot.store import Database
 
 
 def _date(value: str | None, settings: Settings, now: datetime) -> date:
@@ -35,6 +32,9 @@ def _date(value: str | None, settings: Settings, now: datetime) -> date:
 def _database(settings: Settings) -> Database | None:
     """The bot's database when it exists and has a schema; plans and previews work
     without one (counts are then zero)."""
+    from bot.store import Database
+    from bot.store.migrate import current_revision
+
     url = settings.resolved_database_url
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
         from pathlib import Path
@@ -55,6 +55,10 @@ def _database(settings: Settings) -> Database | None:
 def check(ctx: typer.Context) -> None:
     """Check every SOP file, template, the catalog and the tag rules; list every problem
     as file:line: field: reason. Exit code 1 when there is any."""
+    from bot.clock import SystemClock
+    from bot.sop.authoring.check import check_all
+    from bot.sop.authoring.template_check import template_files
+
     state: CliState = ctx.obj
     settings = state.settings()
     started = timer.perf_counter()
@@ -76,6 +80,8 @@ def check(ctx: typer.Context) -> None:
 
 
 def _load(settings: Settings, now: datetime) -> SopSet:
+    from bot.sop.authoring.check import load_checked
+
     return load_checked(settings, now)  # a ConfigError is printed by main() with exit 2
 
 
@@ -92,6 +98,10 @@ def preview_cmd(
     ] = False,
 ) -> None:
     """Show the exact messages an SOP sends on a day (or, with --next, when each step next fires)."""
+    from bot.clock import SystemClock
+    from bot.config.units import WEEKDAY_CN
+    from bot.sop.views.preview import preview
+
     if tier and contact:
         fail("give either --tier or --contact, not both")
     if upcoming and on:
@@ -136,6 +146,8 @@ def preview_cmd(
 
 
 def _print_items(items: list[PreviewItem], *, dated: bool) -> None:
+    from bot.config.units import WEEKDAY_CN
+
     for item in items:
         if item.step.is_lifecycle:
             when = "after the event"
@@ -153,6 +165,8 @@ def _print_items(items: list[PreviewItem], *, dated: bool) -> None:
 
 
 def _find_recipients(settings: Settings, sopset: SopSet, name: str) -> list[ContactRecord | RoomRecord]:
+    from bot.sop.runtime.audience import load_directory
+
     database = _database(settings)
     if database is None:
         return []
@@ -174,6 +188,10 @@ def plan_cmd(
     account: Annotated[str | None, typer.Option("--account", help="Only recipients of this account.")] = None,
 ) -> None:
     """The calendar of what would go out: per day, SOP step, tier and group, with counts."""
+    from bot.clock import SystemClock
+    from bot.sop.runtime.audience import Directory, load_directory
+    from bot.sop.views.plan import plan
+
     state: CliState = ctx.obj
     settings = state.settings()
     now = SystemClock().now()
@@ -227,6 +245,8 @@ def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
 
 
 def _day_header(sopset: SopSet, day: date) -> str:
+    from bot.config.units import WEEKDAY_CN
+
     info = sopset.calendar.day_info(day)
     status = "班" if info.is_working_day else "休"
     if info.holiday_name:

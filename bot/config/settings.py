@@ -160,6 +160,9 @@ class DeliverySettings(_Section):
         default_factory=list, description="wxids allowed to send #pause/#resume/#status."
     )
     lease: float = Field(default=30.0, gt=0, description="Seconds without heartbeat before a worker is gone.")
+    reply_max_age: float = Field(
+        default=1800.0, gt=0, le=86400, description="Seconds a rule's reply may wait; later it is skipped."
+    )
 
     @field_validator("quiet_hours")
     @classmethod

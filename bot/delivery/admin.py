@@ -7,6 +7,7 @@ import logging
 
 from bot.delivery import control, ledger
 from bot.delivery.outbox import PlannedMessage, enqueue
+from bot.delivery.outlook import NextSend, outlook
 from bot.events import Outcome
 from bot.policies import Category, Origin
 from bot.runtime import BotContext
@@ -29,9 +30,10 @@ STATE_NAMES = {
 class AdminCommands:
     """A stage of every account's pipeline (after the recorder): a unit of work per message."""
 
-    def __init__(self, context: BotContext) -> None:
+    def __init__(self, context: BotContext, next_send: NextSend | None = None) -> None:
         self.context = context
         self.admins = frozenset(context.settings.delivery.admins)
+        self.next_send = next_send
 
     def command(self, event: MessageReceived) -> Outcome | None:
         message = event.message
@@ -83,5 +85,6 @@ class AdminCommands:
                     or "发件箱为空"
                 )
                 paused = f"；已暂停：{pause.reason}" if pause else "；正常发送中"
-                return f"账号 {account_id}：{shown}{paused}"
+                ahead = outlook(self.context, self.next_send, now).describe_cn(self.context.settings.tz)
+                return f"账号 {account_id}：{shown}{paused}\n{ahead}"
         return HELP

@@ -197,13 +197,16 @@ class Recorder:
                 contact_id = w.upsert_contact(
                     session, self.account_id, person, now, first_tier=self.policy.ladder.ids[0]
                 )
-                w.record_member(
-                    session, room_id, person, contact_id, joined_at=event.at, inviter_wxid=inviter
-                )
+                already = w.is_member(session, room_id, person.wxid)  # a join told twice (a replay)
+                w.record_member(  # a replayed join keeps the first join's time and inviter
+                    session, room_id, person, contact_id,
+                    joined_at=None if already else event.at, inviter_wxid=None if already else inviter,
+                )  # fmt: skip
                 events.know(contact_id, self.account_id)
-                events.record(
-                    contact_id, ContactEventKind.JOINED_GROUP, event.at, detail=event.room.topic, ref=inviter
-                )
+                if not already:
+                    events.record(
+                        contact_id, ContactEventKind.JOINED_GROUP, event.at, detail=event.room.topic, ref=inviter
+                    )
             events.flush()
         names = "、".join(p.name for p in event.invitees)
         by = f" (invited by {event.inviter.name})" if event.inviter else ""

@@ -69,6 +69,14 @@ def upsert_room(session: Session, account_id: str, room: RoomInfo, now: datetime
     return int(room_id)
 
 
+def is_member(session: Session, room_id: int, wxid: str) -> bool:
+    """Whether `wxid` is in the room now (known as a member and not left)."""
+    found = session.execute(
+        select(RoomMember.left_at).where(RoomMember.room_id == room_id, RoomMember.member_wxid == wxid)
+    ).first()
+    return found is not None and found[0] is None
+
+
 def record_member(
     session: Session,
     room_id: int,

@@ -53,6 +53,7 @@ class Conversation:
     matcher: Matcher
     renderer: Renderer | None
     context: ReplyContext | None = None
+    reply_max_age: timedelta = timedelta(minutes=30)
     _pending: list[dict[str, object]] = field(default_factory=list)
     _messages: set[tuple[int, str]] = field(default_factory=set)
     _seen_before: set[tuple[int, str]] = field(default_factory=set)
@@ -257,6 +258,6 @@ class Conversation:
             room_id=said.room_id,
             category=Category.REPLY,
             quiet_policy=QuietPolicy.WAIT,
-            expires_at=now + timedelta(hours=12),  # an answer a day late is no answer
+            expires_at=now + self.reply_max_age,  # an answer hours late is no answer: skipped
         )
         self.planned += enqueue(session, [message], now)

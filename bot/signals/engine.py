@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import timedelta, tzinfo
 from pathlib import Path
 
 from sqlalchemy import select
@@ -67,7 +67,12 @@ class SignalEngine:
         self.renderer = (
             renderer if renderer is not None else _renderer(settings.templates_path, self.policy.ladder)
         )
-        self.conversation = Conversation(self.matcher, self.renderer, self._reply_context)
+        self.conversation = Conversation(
+            self.matcher,
+            self.renderer,
+            self._reply_context,
+            reply_max_age=timedelta(seconds=settings.delivery.reply_max_age),
+        )
         self._talk = threading.Lock()  # the conversation keeps a unit's pending hits
 
     # -- conversation ----------------------------------------------------------------

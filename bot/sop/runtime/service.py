@@ -175,6 +175,21 @@ class SopService:
         doing = f"running {event.job_id} for the occurrence at {event.scheduled_run_time:%Y-%m-%d %H:%M}"
         self.context.supervisor.job_failed(what, doing, event.exception)
 
+    def next_send(self, now: datetime) -> tuple[datetime, str] | None:
+        """The next calendar step that fires, and when: `(at, "sop/step 名称")`."""
+        sopset = self.sopset
+        if sopset is None:
+            return None
+        best: tuple[datetime, str] | None = None
+        for sop in sopset.enabled():
+            for step in sop.steps:
+                if step.trigger is None or not step.spec.enabled:
+                    continue
+                fire = step.trigger.get_next_fire_time(None, now)
+                if fire is not None and (best is None or fire < best[0]):
+                    best = (fire, f"{sop.id}/{step.id} {step.spec.name or sop.spec.name}")
+        return best
+
     # -- reload --------------------------------------------------------------------------
 
     def _fingerprint(self) -> Fingerprint:
