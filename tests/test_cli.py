@@ -67,7 +67,7 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
     assert process.returncode == 0, rest
     assert "sopbot stopped" in rest
     assert sum("no WeChat token configured" in line for line in lines) == 1
-    said = [line for line in (lines + rest.splitlines()) if "account main online" in line]
+    said = [line for line in (lines + rest.splitlines()) if "account main online," in line and "queued" in line]
     assert said and ("next SOP send:" in said[0] or "no SOP send scheduled" in said[0]), said  # what comes next
     # the log tells time in the configured zone (Asia/Shanghai), as outbox/contact/plan do
     stamp = datetime.strptime(lines[0][:20], "%m-%d %H:%M:%S%z")
