@@ -64,6 +64,7 @@ def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
         bot.deliver()
         plan(database, [bot.contact("wxid_zhou_hao").id], occurrence="later", text="周三会员日")
         long_text = "双12预告：" + "好物清单，" * 60 + "全文到此为止"
+        plan(database, [bot.contact("wxid_zhou_hao").id], sop="brackets", occurrence="y", text="[/] [bold]不是格式[/bold]")
         plan(database, [bot.contact("wxid_zhou_hao").id], sop="festival", occurrence="x", text=long_text)
         zhou = bot.contact("wxid_zhou_hao").name
     finally:
@@ -71,17 +72,18 @@ def test_outbox_pause_resume_from_the_command_line(tmp_path: Path) -> None:
 
     listing = sopbot(project, "outbox")
     assert listing.returncode == 0, listing.stderr
-    assert "planned 2  sending 0  sent 3  skipped 0  failed 0  unknown 0" in listing.stdout
+    assert "[/]" in listing.stdout and "[bold]不是" in listing.stdout  # text, not rich markup (crashed on [/])
+    assert "planned 3  sending 0  sent 3  skipped 0  failed 0  unknown 0" in listing.stdout
     # the counts obey the filters
     daily = sopbot(project, "outbox", "--sop", "daily").stdout
     assert "planned 1  sending 0  sent 3" in daily
     to_zhou = sopbot(project, "outbox", "--contact", zhou).stdout
-    assert "planned 2  sending 0" in to_zhou and "周三会员日" in to_zhou
-    rows = [line.split("│") for line in to_zhou.splitlines() if line.startswith("│")]
+    assert "planned 3  sending 0" in to_zhou and "周三会员日" in to_zhou
+    rows = [cells for line in to_zhou.splitlines() if line.startswith("│") and (cells := line.split("│"))[1].strip()]
     assert rows and {row[4].strip() for row in rows} == {zhou}
     # the rows were written at the test clock's 2026-11-24, long before today
     assert "planned 0  sending 0  sent 0" in sopbot(project, "outbox", "--today").stdout
-    assert "planned 2  sending 0  sent 3" in sopbot(project, "outbox", "--since", "2026-11-24").stdout
+    assert "planned 3  sending 0  sent 3" in sopbot(project, "outbox", "--since", "2026-11-24").stdout
     assert "planned 0  sending 0  sent 0" in sopbot(project, "outbox", "--since", "2999-01-01").stdout
     unknown = sopbot(project, "outbox", "--sop", "dialy")
     assert unknown.returncode == 2 and "no SOP 'dialy'" in unknown.stderr and "daily" in unknown.stderr

@@ -25,6 +25,7 @@ def contacts(
 ) -> None:
     """List stored contacts with their tier and tags."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from sqlalchemy import select
 
@@ -75,10 +76,10 @@ def contacts(
         last = (
             row.last_message_at.astimezone(settings.tz).strftime("%m-%d %H:%M") if row.last_message_at else ""
         )
-        table.add_row(
-            display,
+        table.add_row(  # names and tags are text, never rich markup
+            escape(display),
             policy.name(row.tier),
-            "、".join(t for t in row.tags if t not in tier_names),
+            escape("、".join(t for t in row.tags if t not in tier_names)),
             "yes" if row.is_friend else "",
             last,
             row.wxid,

@@ -50,6 +50,7 @@ def outbox(
 ) -> None:
     """What is queued, sent, skipped or failed, and why. The counts obey the filters."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
     from sqlalchemy import func, select
 
@@ -90,7 +91,9 @@ def outbox(
         )
         for pause in control.pauses(session):
             scope = "all accounts" if pause.scope == control.ALL_ACCOUNTS else f"account {pause.scope}"
-            console.print(f"[bold red]PAUSED[/] {scope}: {pause.reason} (by {pause.paused_by})")
+            console.print(
+                f"[bold red]PAUSED[/] {escape(scope)}: {escape(pause.reason)} (by {escape(pause.paused_by)})"
+            )
         query = (
             select(OutboxMessage, Contact.name, Room.topic)
             .outerjoin(Contact, Contact.id == OutboxMessage.contact_id)
@@ -107,7 +110,7 @@ def outbox(
     for run in failed:
         console.print(
             f"[bold red]SOP FAILED[/] {run.sop_id}/{run.step_id} @ {run.occurrence} (try {run.attempts}): "
-            f"{run.detail} — retried within the SOP's grace"
+            f"{escape(run.detail or '')} — retried within the SOP's grace"
         )
     console.print("  ".join(f"{name} {counts.get(name, 0)}" for name in STATES))
     table = Table(title_justify="left")
@@ -117,14 +120,14 @@ def outbox(
         moment = row.sent_at or row.updated_at or row.not_before
         when = moment.astimezone(settings.tz).strftime("%m-%d %H:%M") if moment else ""
         origin = f"{row.sop_id}/{row.step_id}" if row.sop_id else row.origin
-        table.add_row(
+        table.add_row(  # what contacts and operators wrote is text, never rich markup
             str(row.id),
             when,
             row.state,
-            topic or contact_name or "?",
-            origin,
-            summary(row.payload or []),
-            row.reason or "",
+            escape(topic or contact_name or "?"),
+            escape(origin),
+            escape(summary(row.payload or [])),
+            escape(row.reason or ""),
         )
     console.print(table)
     if rows:
