@@ -12,6 +12,8 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
+import traceback
 
 from bot import __version__
 from bot.accounts import Accounts
@@ -121,6 +123,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, print_threads)
         loop.add_signal_handler(signal.SIGUSR2, print_tasks)
         try:
             starting = asyncio.ensure_future(self.start())
@@ -139,13 +142,23 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.stop()
+            loop.remove_signal_handler(signal.SIGUSR1)
             loop.remove_signal_handler(signal.SIGUSR2)
         return self.exit_code
 
 
+def print_threads() -> None:
+    """`kill -USR1 PID`: every thread's stack, to stderr. Printed by the event loop under the
+    GIL (faulthandler's signal-time dump can crash a process whose threads are running)."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        print(f"--- thread {names.get(ident, ident)}", file=sys.stderr)
+        traceback.print_stack(frame, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def print_tasks() -> None:
-    """`kill -USR2 PID`: what every asyncio task is waiting on, to stderr (SIGUSR1 prints
-    the threads' stacks)."""
+    """`kill -USR2 PID`: what every asyncio task is waiting on, to stderr."""
     for task in asyncio.all_tasks():
         print(f"--- task {task.get_name()}", file=sys.stderr)
         task.print_stack(file=sys.stderr)

@@ -59,6 +59,7 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
         lines = log.wait_for(
             ["running on the built-in sandbox WeChat", "20 contacts, 3 rooms synced", "message from"]
         )
+        running = sopbot(tmp_path, "status")  # from another process, through the database
         stop_process(process, signal.SIGINT)
         rest = "\n".join(log.rest())
     finally:
@@ -66,6 +67,11 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
             process.kill()
     assert process.returncode == 0, rest
     assert "sopbot stopped" in rest
+    assert running.returncode == 0, running.stderr
+    assert running.stdout.startswith("main: run by daemon "), running.stdout
+    assert f"pid {process.pid}" in running.stdout and "; sending;" in running.stdout, running.stdout
+    stopped = sopbot(tmp_path, "status").stdout
+    assert stopped.startswith("main: not running (no daemon holds it); sending;"), stopped  # released at stop
     assert sum("no WeChat token configured" in line for line in lines) == 1
     said = [line for line in (lines + rest.splitlines()) if "account main online," in line and "queued" in line]
     assert said and ("next SOP send:" in said[0] or "no SOP send scheduled" in said[0]), said  # what comes next

@@ -170,7 +170,7 @@ def test_usr1_and_usr2_print_the_threads_and_tasks_of_a_running_daemon(tmp_path:
     try:
         log.wait_for(["delivery worker"])
         process.send_signal(signal.SIGUSR1)
-        log.wait_for(["Current thread"])
+        log.wait_for(["--- thread MainThread"])
         process.send_signal(signal.SIGUSR2)
         log.wait_for(["--- task delivery"])
         code = stop_process(process, signal.SIGTERM)

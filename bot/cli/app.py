@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bot import __version__
-from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, sop_cmds
+from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, sop_cmds, status_cmd
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
 from bot.orders.columns import columns_help
@@ -32,6 +32,7 @@ app.command("plan")(sop_cmds.plan_cmd)
 app.command("outbox")(outbox_cmd.outbox)
 app.command("pause")(outbox_cmd.pause)
 app.command("resume")(outbox_cmd.resume)
+app.command("status")(status_cmd.status)
 
 
 @app.callback()
@@ -51,8 +52,6 @@ def _root(
 def run(ctx: typer.Context) -> None:
     """Run the bot: log in to every configured account and work until Ctrl-C / SIGTERM."""
     import asyncio
-    import faulthandler
-    import signal
 
     from bot.clock import SystemClock
     from bot.daemon import Daemon
@@ -71,7 +70,6 @@ def run(ctx: typer.Context) -> None:
             typer.echo(str(issue), err=True)
         fail(f"{len(issues)} problem(s) in the SOP, template or tag files; nothing was started")
     setup_logging(settings.log_level, settings.log_format, settings.tz)
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack
     try:
         code = asyncio.run(Daemon(settings).run_forever())
     except (SchemaOutOfDate, ConnectError) as error:
