@@ -90,6 +90,12 @@ def _check_join(separator: Any, items: Any) -> None:
             raise LimitExceeded(f"joining to {total:,} characters is over the limit of {VALUE_LIMIT:,}")
 
 
+def _check_replace(text: str, old: str, new: str) -> None:
+    grows = text.count(old) * max(0, len(new) - len(old)) if old else len(text) * len(new)
+    if len(text) + grows > VALUE_LIMIT:
+        raise LimitExceeded(f"replace() would build {len(text) + grows:,} characters")
+
+
 def _check_power(base: Any, exponent: Any) -> None:
     numbers = isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0
     if numbers and exponent * abs(base).bit_length() > 4096:
@@ -212,10 +218,7 @@ def _check_filter(name: str, value: Any, args: list[Any], kwargs: Mapping[str, A
         if total > VALUE_LIMIT:
             raise LimitExceeded(f"sum() would build {total:,} items")
     elif name == "replace" and isinstance(value, str) and len(args) >= 2:
-        old, new = str(args[0]), str(args[1])
-        grows = value.count(old) * max(0, len(new) - len(old)) if old else len(value) * len(new)
-        if len(value) + grows > VALUE_LIMIT:
-            raise LimitExceeded(f"replace would build {len(value) + grows:,} characters")
+        _check_replace(value, str(args[0]), str(args[1]))
     elif name == "indent" and isinstance(value, str):
         width = args[0] if args else kwargs.get("width", 4)
         prefix = len(width) if isinstance(width, str) else int(width) if isinstance(width, int) else 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -190,6 +190,8 @@ def _recipient_filter(session: Session, needle: str) -> ColumnElement[bool]:
 
 
 def _show(session: Session, number: int, tz: tzinfo) -> None:
+    from bot.delivery.payload import from_json
+    from bot.sop.views.preview import show_part
     from bot.store.models import Contact, OutboxMessage, Room
 
     row = session.get(OutboxMessage, number)
@@ -205,15 +207,7 @@ def _show(session: Session, number: int, tz: tzinfo) -> None:
     if row.reason:
         typer.echo(f"reason: {row.reason}")
     typer.echo(f"key: {row.key}")
-    typer.echo("\n---\n".join(_whole(part) for part in row.payload or []))
-
-
-def _whole(part: dict[str, Any]) -> str:
-    if part.get("type") == "text":
-        return str(part.get("text", ""))
-    if part.get("type") == "image":
-        return f"[图片] {part.get('url', '')}"
-    return f"[链接] {part.get('title', '')} | {part.get('url', '')} | {part.get('description', '')}"
+    typer.echo("\n---\n".join(show_part(part) for part in from_json(row.payload or [])))
 
 
 def pause(

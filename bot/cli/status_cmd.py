@@ -14,7 +14,7 @@ def status(ctx: typer.Context) -> None:
     from sqlalchemy import func, select
 
     from bot.clock import SystemClock
-    from bot.delivery import control
+    from bot.delivery import control, ledger
     from bot.leases import holders
     from bot.store import Database
     from bot.store.migrate import current_revision
@@ -28,13 +28,7 @@ def status(ctx: typer.Context) -> None:
     now, tz = SystemClock().now(), settings.tz
     with database.session(read_only=True) as session:
         held = holders(session)
-        queued = dict(
-            session.execute(
-                select(OutboxMessage.account_id, func.count())
-                .where(OutboxMessage.state == "planned")
-                .group_by(OutboxMessage.account_id)
-            ).all()
-        )
+        queued = ledger.queued_by_account(session)
         last = dict(
             session.execute(
                 select(OutboxMessage.account_id, func.max(OutboxMessage.sent_at)).group_by(

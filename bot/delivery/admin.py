@@ -62,6 +62,8 @@ class AdminCommands:
 
     def run(self, account_id: str, command: str, argument: str, who: str) -> str:
         now = self.context.clock.now()
+        if command == "status":  # read before the write session below, not nested in it
+            ahead = outlook(self.context, self.next_send, now).describe_cn(self.context.settings.tz)
         with self.context.database.session() as session:
             if command == "pause":
                 scope = control.ALL_ACCOUNTS if argument.lower() == "all" else account_id
@@ -85,6 +87,5 @@ class AdminCommands:
                     or "发件箱为空"
                 )
                 paused = f"；已暂停：{pause.reason}" if pause else "；正常发送中"
-                ahead = outlook(self.context, self.next_send, now).describe_cn(self.context.settings.tz)
                 return f"账号 {account_id}：{shown}{paused}\n{ahead}"
         return HELP

@@ -327,6 +327,16 @@ def state_counts(session: Session, account_id: str | None = None) -> dict[str, i
     return dict(session.execute(query).all())
 
 
+def queued_by_account(session: Session) -> dict[str, int]:
+    """Planned rows per account."""
+    query = (
+        select(T.c.account_id, func.count())
+        .where(T.c.state == OutboxState.PLANNED.value)
+        .group_by(T.c.account_id)
+    )
+    return {str(account): int(count) for account, count in session.execute(query).all()}
+
+
 def recent_sends(session: Session, account_id: str, since: datetime) -> list[datetime]:
     """When the account sent, for its pacer after a restart."""
     return list(

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from bot.delivery import control
+from bot.delivery import control, ledger
 from bot.delivery.policy import in_quiet_hours, quiet_end
 from bot.delivery.worker import rules_from
 from bot.runtime import BotContext
@@ -76,13 +76,7 @@ def outlook(context: BotContext, next_send: NextSend | None, now: datetime) -> O
     quiet_now = in_quiet_hours(now, rules)
     until = quiet_end(now, rules) if quiet_now else None
     with context.database.session(read_only=True) as session:
-        queued = dict(
-            session.execute(
-                select(OutboxMessage.account_id, func.count())
-                .where(OutboxMessage.state == "planned")
-                .group_by(OutboxMessage.account_id)
-            ).all()
-        )
+        queued = ledger.queued_by_account(session)
         held = 0
         if until is not None:
             held = int(

@@ -345,5 +345,4 @@ def _contact_id(session: Session, account_id: str, wxid: str | None) -> int | No
 
 def _renderer(folder: Path, ladder: TierLadder) -> Renderer | None:
     """Reply templates; a tier's folder may be named by its id or its name (koc, 品牌KOC)."""
-    aliases = {tier_id: (name,) for tier_id, name in ladder.pairs() if name != tier_id}
-    return Renderer(folder, aliases=aliases) if folder.is_dir() else None
+    return Renderer(folder, aliases=ladder.folder_aliases()) if folder.is_dir() else None

@@ -80,6 +80,10 @@ class TierLadder:
         close = difflib.get_close_matches(key.strip().casefold(), list(candidates), n=1, cutoff=0.6)
         return candidates[close[0]] if close else None
 
+    def folder_aliases(self) -> dict[str, tuple[str, ...]]:
+        """Template folders may be named by a tier's id (`koc`) or its name (`品牌KOC`)."""
+        return {tier_id: (name,) for tier_id, name in self.pairs() if name != tier_id}
+
     def pairs(self) -> tuple[tuple[str, str], ...]:
         return tuple(zip(self.ids, self.names, strict=True))
 

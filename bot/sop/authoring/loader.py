@@ -174,7 +174,7 @@ def load_sop_set(
     calendar = _calendar(dates, dates_doc, issues)
     tiers = tiers or load_tiers()
     typing = GroupTyping(tuple(groups.groups))
-    renderer = Renderer(templates_dir, aliases=tiers.folder_aliases())
+    renderer = Renderer(templates_dir, aliases=tiers.ladder.folder_aliases())
     if catalog_doc is not None:
         for loc, tier in tier_keys(catalog).items():
             _tier(tier, tiers, catalog_doc, loc, issues)

@@ -23,10 +23,6 @@ class Tiers:
     ladder: TierLadder = field(default=DEFAULT_LADDER)
     fewest_orders: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_FEWEST_ORDERS), hash=False)
 
-    def folder_aliases(self) -> dict[str, tuple[str, ...]]:
-        """Template folders may be named by a tier's id (`koc`) or its name (`品牌KOC`)."""
-        return {tier_id: (name,) for tier_id, name in self.ladder.pairs() if name != tier_id}
-
     def sample_orders(self, tier_id: str) -> int:
         """Paid orders of a made-up contact at this tier: the fewest the tier can be reached
         with (a 基础用户 sample has bought nothing)."""

@@ -200,11 +200,6 @@ class ContextFactory:
 def sample_contact(tier: str, now: datetime, orders: int = 3) -> ContactRecord:
     """A made-up contact for previews and the check's dry render, with `orders` paid orders
     (`Tiers.sample_orders`: what the tier takes at least)."""
-    if orders == 0:
-        return ContactRecord(
-            id=0, account_id="main", wxid="wxid_sample", name="王芳", alias="王姐", tier=tier,
-            tags=frozenset({"活动喜好型", "新品关注型"}), birthday="03-08", joined_at=now - timedelta(days=42),
-        )  # fmt: skip
     return ContactRecord(
         id=0,
         account_id="main",
@@ -217,9 +212,9 @@ def sample_contact(tier: str, now: datetime, orders: int = 3) -> ContactRecord:
         joined_at=now - timedelta(days=42),
         total_spent_cents=42_900 * orders,
         order_count=orders,
-        last_order_at=now - timedelta(days=12),
-        last_order_cents=39_900,
-        last_order_items=("羊绒围巾",),
+        last_order_at=now - timedelta(days=12) if orders else None,
+        last_order_cents=39_900 if orders else 0,
+        last_order_items=("羊绒围巾",) if orders else (),
     )
 
 
