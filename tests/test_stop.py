@@ -63,6 +63,21 @@ def wechaty_env(folder: Path, port: int) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def sopbot_run(folder: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
+    """`sopbot run` in `folder`, its stderr read line by line; killed if a test leaves it running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=folder, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        yield process, LineReader(process.stderr)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_a_gateway_that_never_answers_is_reported_with_exit_2(tmp_path: Path) -> None:
     with silent_gateway() as (port, accepted):
         result = subprocess.run(
@@ -78,22 +93,15 @@ def test_a_gateway_that_never_answers_is_reported_with_exit_2(tmp_path: Path) ->
 
 
 def test_a_stop_signal_ends_a_start_held_up_by_a_silent_gateway(tmp_path: Path) -> None:
-    with silent_gateway() as (port, accepted):
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=wechaty_env(tmp_path, port),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert process.stderr is not None
-        log = LineReader(process.stderr)
-        try:
-            log.wait_for(["starting as"])
-            wait_for(lambda: accepted, what="the daemon connecting to the silent gateway")
-            began = time.monotonic()
-            code = stop_process(process, signal.SIGTERM)
-            took = time.monotonic() - began
-        finally:
-            if process.poll() is None:
-                process.kill()
+    with (
+        silent_gateway() as (port, accepted),
+        sopbot_run(tmp_path, wechaty_env(tmp_path, port)) as (process, log),
+    ):
+        log.wait_for(["starting as"])
+        wait_for(lambda: accepted, what="the daemon connecting to the silent gateway")
+        began = time.monotonic()
+        code = stop_process(process, signal.SIGTERM)
+        took = time.monotonic() - began
     lines = log.rest()
     assert code == 0, "\n".join(lines)
     assert any("stop requested while starting" in line for line in lines)
@@ -105,20 +113,11 @@ def test_a_stop_signal_ends_a_big_contact_sync(tmp_path: Path) -> None:
     (tmp_path / "settings.toml").write_text(
         '[sandbox]\nautoplay = false\nextra_contacts = 300000\njournal = "j.jsonl"\n', encoding="utf-8"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=sopbot_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    log = LineReader(process.stderr)
-    try:
+    with sopbot_run(tmp_path, sopbot_env()) as (process, log):
         log.wait_for(["delivery worker"])  # started; the sync of 300,000 people runs beside
         began = time.monotonic()
         code = stop_process(process, signal.SIGTERM)
         took = time.monotonic() - began
-    finally:
-        if process.poll() is None:
-            process.kill()
     lines = log.rest()
     assert code == 0, "\n".join(lines)
     stopped = [line for line in lines if "contact sync stopped at" in line]
@@ -161,22 +160,13 @@ def test_usr1_and_usr2_print_the_threads_and_tasks_of_a_running_daemon(tmp_path:
     (tmp_path / "settings.toml").write_text(
         '[sandbox]\nautoplay = false\njournal = "j.jsonl"\n', encoding="utf-8"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=sopbot_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    log = LineReader(process.stderr)
-    try:
+    with sopbot_run(tmp_path, sopbot_env()) as (process, log):
         log.wait_for(["delivery worker"])
         process.send_signal(signal.SIGUSR1)
         log.wait_for(["--- thread MainThread"])
         process.send_signal(signal.SIGUSR2)
         log.wait_for(["--- task delivery"])
         code = stop_process(process, signal.SIGTERM)
-    finally:
-        if process.poll() is None:
-            process.kill()
     lines = log.rest()
     assert code == 0, "\n".join(lines)
     assert any("daemon.py" in line for line in lines)  # a task's stack names where it waits
