@@ -139,11 +139,11 @@ class Daemon:
             await stop
             log.info("shutting down")
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            # the handlers stay while stopping: a second stop signal (an impatient Ctrl-C,
+            # `timeout` signalling the child and its group) must not cut the clean stop short
             await self.stop()
-            loop.remove_signal_handler(signal.SIGUSR1)
-            loop.remove_signal_handler(signal.SIGUSR2)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+                loop.remove_signal_handler(sig)
         return self.exit_code
 
 

@@ -170,3 +170,18 @@ def test_usr1_and_usr2_print_the_threads_and_tasks_of_a_running_daemon(tmp_path:
     lines = log.rest()
     assert code == 0, "\n".join(lines)
     assert any("daemon.py" in line for line in lines)  # a task's stack names where it waits
+
+
+def test_a_second_stop_signal_while_stopping_does_not_cut_the_clean_stop_short(tmp_path: Path) -> None:
+    (tmp_path / "settings.toml").write_text(
+        '[sandbox]\nautoplay = false\njournal = "j.jsonl"\n', encoding="utf-8"
+    )
+    with sopbot_run(tmp_path, sopbot_env()) as (process, log):
+        log.wait_for(["delivery worker"])
+        process.send_signal(signal.SIGTERM)
+        log.wait_for(["shutting down"])
+        process.send_signal(signal.SIGTERM)  # again, while it stops
+        code = process.wait(PATIENCE)
+    lines = log.rest()
+    assert code == 0, "\n".join(lines)
+    assert any("sopbot stopped" in line for line in lines), "\n".join(lines)  # the clean stop finished
