@@ -21,12 +21,22 @@ Working days (调休)
     Official State Council schedules come from ``chinesecalendar`` (``chinese_calendar``),
     which ships every notice from 2004 on; see :func:`official_schedule_years`. For a year
     the installed release does not know yet (the notice for year N is published around
-    Oct/Nov of N-1 and the library follows some days later), the calendar falls back to the
-    statutory rule of 《全国年节及纪念日放假办法》 (as amended 2024-11, in force from 2025):
-    weekends off, plus the 13 statutory days off (元旦 1/1; 春节 除夕 and 正月初一至初三;
-    清明 the solar-term day; 劳动节 5/1-5/2; 端午 5/5 lunar; 中秋 8/15 lunar; 国庆 10/1-10/3),
-    with no 调休 swaps. Operators can supply a newly published schedule before the library
-    catches up with :class:`HolidaySchedule`.
+    Oct/Nov of N-1 and the library follows some days later), the calendar *estimates* the
+    year from 《全国年节及纪念日放假办法》 (as amended 2024-11, in force from 2025), see
+    :func:`statutory_days_off`: weekends off, plus the 13 statutory days off of 第二条
+    (元旦 1/1; 春节 除夕 and 正月初一至初三; 清明 the solar-term day; 劳动节 5/1-5/2; 端午 5/5
+    lunar; 中秋 8/15 lunar; 国庆 10/1-10/3), plus the 补假 of 第六条 ("全体公民放假的假日，如果
+    适逢星期六、星期日，应当在工作日补假"): the statutory days of a holiday that fall on a
+    weekend are made up on the first working days after it; no 调休 swaps (only the notice
+    can say which weekends become working days).
+
+    Operators type a newly published notice in as a :class:`HolidaySchedule` before the
+    library catches up, possibly one holiday at a time. Entered days always override that
+    day. In an estimated year, a statutory holiday counts as entered once its days off are
+    listed (under a name that says which holiday, see :func:`statutory_holidays_in`): what
+    was typed replaces that holiday's estimate, and every holiday not entered keeps its
+    estimate. The year is official once all seven are entered; until then, every day not
+    entered is reported with ``DayInfo.official == False``.
 """
 
 from __future__ import annotations
@@ -41,9 +51,10 @@ from functools import lru_cache
 from typing import Literal
 
 from chinese_calendar import constants as _cn_official
-from lunar_python import Lunar, LunarMonth
+from lunar_python import Lunar, LunarYear
 
 __all__ = [
+    "STATUTORY_HOLIDAYS",
     "Calendar",
     "DateRule",
     "DayInfo",
@@ -64,6 +75,8 @@ __all__ = [
     "is_working_day",
     "official_schedule_years",
     "parse_rule",
+    "statutory_days_off",
+    "statutory_holidays_in",
 ]
 
 Category = Literal["traditional", "solar_term", "official", "shopping", "western", "custom"]
@@ -346,14 +359,23 @@ _CN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 
 @dataclass(frozen=True)
 class HolidaySchedule:
     """An official 放假/调休 schedule for ``year`` entered by hand, for a year the installed
-    ``chinesecalendar`` release does not cover yet. ``days_off`` maps every day off (weekends
-    inside a holiday block included) to its holiday name; ``workdays`` maps each 调休 working
-    weekend day to the holiday it makes up for. Days of ``year`` in neither follow the
-    weekend rule; listed dates apply even when they lie in the neighbouring year."""
+    ``chinesecalendar`` release does not cover yet (or to correct one it does). ``days_off``
+    maps every day off (weekends inside a holiday block included) to its holiday name;
+    ``workdays`` maps each 调休 working weekend day to the holiday it makes up for. Listed
+    dates apply even when they lie in the neighbouring year.
+
+    It may hold part of a year: in a year without library data, each statutory holiday
+    whose days off are listed replaces that holiday's estimate, the others keep theirs
+    (see :class:`Calendar`)."""
 
     year: int
     days_off: Mapping[date, str] = field(default_factory=dict)
     workdays: Mapping[date, str] = field(default_factory=dict)
+
+    @property
+    def entered_holidays(self) -> frozenset[str]:
+        """The statutory holidays (``STATUTORY_HOLIDAYS`` names) whose days off are listed."""
+        return frozenset(h for name in set(self.days_off.values()) for h in statutory_holidays_in(name))
 
 
 @dataclass(frozen=True)
@@ -365,7 +387,8 @@ class DayInfo:
     holiday_name: str | None  # the holiday this day off belongs to, else None
     is_makeup_workday: bool  # a 调休 weekend day that is a working day
     makeup_for: str | None  # the holiday a makeup working day pays for
-    official: bool  # False when the statutory fallback was used (no published schedule)
+    official: bool  # False when estimated from the statutory rule (no published schedule)
+    is_makeup_day_off: bool = False  # an estimated 补假: a weekday off for a holiday on a weekend
 
 
 _OFFICIAL_NAMES = {
@@ -397,18 +420,83 @@ def official_schedule_years() -> frozenset[int]:
     return _LIB_YEARS
 
 
+# The holidays of 第二条 of 《全国年节及纪念日放假办法》, in its order, by the names the
+# official data (chinesecalendar) uses; each with the words that name it in an operator's
+# entry (“国庆节”, “十一”, “中秋国庆” ...).
+STATUTORY_HOLIDAYS: tuple[str, ...] = ("元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节")
+_HOLIDAY_WORDS: Mapping[str, tuple[str, ...]] = {
+    "元旦": ("元旦", "新年"),
+    "春节": ("春节", "新春", "除夕"),
+    "清明节": ("清明",),
+    "劳动节": ("劳动", "五一"),
+    "端午节": ("端午",),
+    "中秋节": ("中秋",),
+    "国庆节": ("国庆", "十一"),
+}
+
+
+def statutory_holidays_in(name: str) -> tuple[str, ...]:
+    """The statutory holidays an entered holiday name stands for, in legal order:
+    ``"国庆"`` → ``("国庆节",)``, ``"中秋节、国庆节"`` → both, ``"双十一"`` or ``"春截"`` → ()."""
+    text = _normalize(name).replace("双十一", "")
+    return tuple(h for h in STATUTORY_HOLIDAYS if any(w in text for w in _HOLIDAY_WORDS[h]))
+
+
+@dataclass(frozen=True)
+class _Estimated:
+    holidays: tuple[str, ...]  # a statutory day may belong to two holidays (中秋 on 10-03)
+    makeup: bool  # a 补假 day (a weekday off for a statutory day on a weekend)
+
+    @property
+    def name(self) -> str:
+        return "、".join(self.holidays)
+
+
+def statutory_days_off(year: int, *, makeup: bool = True) -> dict[date, str]:
+    """The estimated days off of ``year`` besides weekends, from 《全国年节及纪念日放假办法》
+    (2024 amendment), whatever official data exists: the 13 statutory days of 第二条 and the
+    补假 of 第六条, each day mapped to its holiday.
+
+    补假 ("全体公民放假的假日，如果适逢星期六、星期日，应当在工作日补假"): for each statutory
+    day of a holiday on a Saturday or Sunday, and each one shared with another holiday
+    (中秋 on 国庆: the 2020 notice gave 8 days), the holiday gets one working day off, the
+    first working days after its last statutory day. 2027: 春节 02-06/07 → 02-09, 02-10;
+    劳动节 05-01/02 → 05-03, 05-04; 国庆 10-02/03 → 10-04, 10-05. ``makeup=False``: the
+    statutory days alone.
+    """
+    return {d: e.name for d, e in _estimate(year).items() if makeup or not e.makeup}
+
+
 @lru_cache(maxsize=256)
-def _statutory_days_off(year: int) -> Mapping[date, str]:
-    """The statutory days off of ``year`` under the rules in force since 2025."""
+def _estimate(year: int) -> Mapping[date, _Estimated]:
     spring = LunarDay(1, 1).dates_in_year(year)[0]
-    days: dict[date, str] = {date(year, 1, 1): "元旦"}
-    days.update({spring + timedelta(days=i): "春节" for i in range(-1, 3)})
-    days[SolarTerm("清明").dates_in_year(year)[0]] = "清明节"
-    days.update({date(year, 5, 1): "劳动节", date(year, 5, 2): "劳动节"})
-    days[_only(LunarDay(5, 5).dates_in_year(year))] = "端午节"
-    days[_only(LunarDay(8, 15).dates_in_year(year))] = "中秋节"
-    days.update({date(year, 10, i): "国庆节" for i in (1, 2, 3)})
-    return days
+    by_holiday: dict[str, list[date]] = {
+        "元旦": [date(year, 1, 1)],
+        "春节": [spring + timedelta(days=i) for i in range(-1, 3)],
+        "清明节": [_only(SolarTerm("清明").dates_in_year(year))],
+        "劳动节": [date(year, 5, 1), date(year, 5, 2)],
+        "端午节": [_only(LunarDay(5, 5).dates_in_year(year))],
+        "中秋节": [_only(LunarDay(8, 15).dates_in_year(year))],
+        "国庆节": [date(year, 10, i) for i in (1, 2, 3)],
+    }
+    owners: dict[date, list[str]] = {}
+    for holiday, days in by_holiday.items():
+        for d in days:
+            owners.setdefault(d, []).append(holiday)
+    out: dict[date, _Estimated] = {d: _Estimated(tuple(hs), False) for d, hs in owners.items()}
+    claimed: set[date] = set()  # statutory days already counted for an earlier holiday
+    for holiday, days in sorted(by_holiday.items(), key=lambda item: max(item[1])):
+        owed = 0
+        for d in days:
+            owed += d.weekday() >= 5 or d in claimed
+            claimed.add(d)
+        d = max(days)
+        while owed:
+            d += timedelta(days=1)
+            if d.weekday() < 5 and d not in out:
+                out[d] = _Estimated((holiday,), True)
+                owed -= 1
+    return out
 
 
 # --------------------------------------------------------------------------- the calendar
@@ -418,9 +506,13 @@ class Calendar:
     """Festivals (built-in plus operator-defined) and the official working-day calendar.
 
     ``custom`` festivals are added to the built-ins (or replace the built-in with the same
-    id); ``schedules`` add hand-entered official schedules for years the library lacks.
-    Raises ValueError when two festivals claim the same name or alias, or when windows refer
-    to unknown festivals or to each other in a cycle.
+    id); ``schedules`` add hand-entered official schedules, usually for years the library
+    lacks. Entering part of a year overrides only what was entered: every day listed, and
+    in a year the library lacks, the estimate of each statutory holiday whose days off are
+    listed; the other holidays keep their estimate (补假 included).
+
+    Raises ValueError when two festivals claim the same name or alias, or when windows
+    refer to unknown festivals or to each other in a cycle.
     """
 
     def __init__(
@@ -457,10 +549,12 @@ class Calendar:
         self._schedules = tuple(schedules)
         self._sched_off: dict[date, str] = {}
         self._sched_work: dict[date, str] = {}
+        self._entered: dict[int, frozenset[str]] = {}  # year → statutory holidays typed in
         for sched in self._schedules:
             self._sched_off.update(sched.days_off)
             self._sched_work.update(sched.workdays)
-        self._sched_years = frozenset(s.year for s in self._schedules)
+            self._entered[sched.year] = self._entered.get(sched.year, frozenset()) | sched.entered_holidays
+        self._estimates: dict[int, Mapping[date, _Estimated]] = {}
 
     # ---- festivals: lookup
 
@@ -563,14 +657,15 @@ class Calendar:
 
     def day_info(self, d: date) -> DayInfo:
         """The official status of ``d``: working day or not, holiday name, 调休 makeup day,
-        and whether a published schedule (``official``) or the statutory fallback decided."""
+        and whether published data decided (``official``) or the statutory estimate did.
+
+        A hand-entered day wins; then the library's schedule; then, in a year without
+        one, the estimate of each statutory holiday not entered (see :class:`Calendar`)."""
         weekend = d.weekday() >= 5
         if d in self._sched_off:
             return DayInfo(d, False, self._sched_off[d], False, None, True)
         if d in self._sched_work:
             return DayInfo(d, True, None, weekend, self._sched_work[d], True)
-        if d.year in self._sched_years:
-            return DayInfo(d, not weekend, None, False, None, True)
         if d.year in _LIB_YEARS:
             if d in _cn_official.holidays:
                 return DayInfo(d, False, _official_name(_cn_official.holidays[d]), False, None, True)
@@ -578,8 +673,10 @@ class Calendar:
                 why = _official_name(_cn_official.workdays[d])
                 return DayInfo(d, True, None, weekend, why, True)
             return DayInfo(d, not weekend, None, False, None, True)
-        name = _statutory_days_off(d.year).get(d)
-        return DayInfo(d, name is None and not weekend, name, False, None, False)
+        estimated = self._estimate(d.year).get(d)
+        if estimated is None:
+            return DayInfo(d, not weekend, None, False, None, self.has_official_schedule(d.year))
+        return DayInfo(d, False, estimated.name, False, None, False, estimated.makeup)
 
     def is_working_day(self, d: date) -> bool:
         """True when ``d`` is a working day (调休 weekend days included, holidays excluded)."""
@@ -595,15 +692,33 @@ class Calendar:
         return self.day_info(d).is_makeup_workday
 
     def has_official_schedule(self, year: int) -> bool:
-        """True when ``year`` follows a published schedule (library or hand-entered); False
-        when the statutory fallback (no 调休) is used."""
-        return year in _LIB_YEARS or year in self._sched_years
+        """True when ``year`` follows a published schedule: the library's, or one entered
+        for all seven statutory holidays. False while any holiday of ``year`` is estimated
+        from the statutory rule (补假 included, no 调休)."""
+        return year in _LIB_YEARS or not self.estimated_holidays(year)
+
+    def estimated_holidays(self, year: int) -> tuple[str, ...]:
+        """The statutory holidays of ``year`` whose days off are estimated (not in the
+        library, not entered), in legal order; () for an official year."""
+        if year in _LIB_YEARS:
+            return ()
+        entered = self._entered.get(year, frozenset())
+        return tuple(h for h in STATUTORY_HOLIDAYS if h not in entered)
 
     def working_days(self, start: date, end: date) -> list[date]:
         """Every working day from ``start`` to ``end``, both included."""
         return [d for d in _days(start, end) if self.is_working_day(d)]
 
     # ---- internals
+
+    def _estimate(self, year: int) -> Mapping[date, _Estimated]:
+        """The statutory estimate of ``year`` without the holidays entered by hand."""
+        if year not in self._estimates:
+            entered = self._entered.get(year, frozenset())
+            self._estimates[year] = {
+                d: e for d, e in _estimate(year).items() if not entered.intersection(e.holidays)
+            }
+        return self._estimates[year]
 
     def _rule_of(self, festival: FestivalRef) -> DateRule | Window:
         if isinstance(festival, str):
@@ -668,7 +783,8 @@ def is_makeup_workday(d: date) -> bool:
 
 
 def has_official_schedule(year: int) -> bool:
-    """True when the installed library ships the official schedule of ``year``."""
+    """True when the installed library ships the official schedule of ``year`` (hand-entered
+    schedules are a :class:`Calendar`'s: see :meth:`Calendar.has_official_schedule`)."""
     return year in _LIB_YEARS
 
 
@@ -710,11 +826,24 @@ def _rule_dates(rule: DateRule, year: int) -> tuple[date, ...]:
 _JD_TO_ORDINAL = 1721425
 
 
-@lru_cache(maxsize=4096)
 def _lunar_month(lunar_year: int, month: int) -> tuple[date, int]:
     """(first day, length in days) of the regular lunar month ``month`` of ``lunar_year``."""
-    m = LunarMonth.fromYm(lunar_year, month)
-    return date.fromordinal(int(m.getFirstJulianDay()) - _JD_TO_ORDINAL), m.getDayCount()
+    return _lunar_months(lunar_year)[month]
+
+
+@lru_cache(maxsize=256)
+def _lunar_months(lunar_year: int) -> dict[int, tuple[date, int]]:
+    """Every regular month of ``lunar_year`` from one computation of the year: lunar-python
+    keeps only the last year it computed (8 ms each), and festivals around New Year ask
+    for two years in turn."""
+    months: dict[int, tuple[date, int]] = {}
+    for m in LunarYear.fromYear(lunar_year).getMonths():
+        if m.getYear() == lunar_year and m.getMonth() > 0:
+            months[m.getMonth()] = (
+                date.fromordinal(int(m.getFirstJulianDay()) - _JD_TO_ORDINAL),
+                m.getDayCount(),
+            )
+    return months
 
 
 @lru_cache(maxsize=512)

@@ -19,7 +19,6 @@ from bot import __version__
 from bot.accounts import Accounts
 from bot.clock import Clock, SystemClock
 from bot.config.settings import Settings
-from bot.delivery.outlook import EVERY as OUTLOOK_EVERY
 from bot.delivery.outlook import outlook
 from bot.flow import Services
 from bot.runtime import AccountRuntime, BotContext
@@ -93,7 +92,7 @@ class Daemon:
 
     async def _keep_saying_outlook(self) -> None:
         while True:
-            await asyncio.sleep(OUTLOOK_EVERY)
+            await asyncio.sleep(self.settings.delivery.outlook_interval)
             await self._say_outlook()
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ class ContactEventKind(StrEnum):
     TAG_REMOVED = "tag_removed"
     OPTED_OUT = "opted_out"
     OPTED_IN = "opted_in"
+    FIELD_SET = "field_set"  # detail: 生日=05-20 (a tag rule's set_field, or an import)
     REFERRAL_CONVERTED = "referral_converted"  # on the referrer; ref: the buyer's order
 
 

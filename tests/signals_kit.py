@@ -51,9 +51,11 @@ class EventTap:
 
 
 @contextmanager
-def running_bot(folder: Path, clock: FrozenClock, settings_text: str = "") -> Iterator[TestBot]:
-    """The testbot on a project with the shipped tag rules and reply templates."""
-    settings = make_project(folder, settings_text=settings_text)
+def running_bot(
+    folder: Path, clock: FrozenClock, settings_text: str = "", *, tags: str | None = None
+) -> Iterator[TestBot]:
+    """The testbot on a project with the shipped tag rules (or `tags`) and reply templates."""
+    settings = make_project(folder, tags=tags, settings_text=settings_text)
     with sqlite_database(folder) as db:
         bot = TestBot(settings, db, clock).start()
         try:

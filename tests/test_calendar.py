@@ -390,6 +390,9 @@ def test_working_day_examples() -> None:
     assert not is_makeup_workday(D(2026, 10, 8))
 
 
+# 2027 under 《全国年节及纪念日放假办法》 (2024 amendment) 第二条, with the 补假 of 第六条
+# ("全体公民放假的假日，如果适逢星期六、星期日，应当在工作日补假"): 2027-02-06/07 (春节 初一、
+# 初二), 05-01/02 and 10-02/03 are Saturdays and Sundays, made up on the next working days.
 STATUTORY_2027 = {
     D(2027, 1, 1): "元旦",
     D(2027, 2, 5): "春节",  # 除夕
@@ -405,43 +408,95 @@ STATUTORY_2027 = {
     D(2027, 10, 2): "国庆节",
     D(2027, 10, 3): "国庆节",
 }
+BUJIA_2027 = {
+    D(2027, 2, 9): "春节",
+    D(2027, 2, 10): "春节",
+    D(2027, 5, 3): "劳动节",
+    D(2027, 5, 4): "劳动节",
+    D(2027, 10, 4): "国庆节",
+    D(2027, 10, 5): "国庆节",
+}
 
 
 @pytest.mark.skipif(has_official_schedule(2027), reason="the library now ships 2027")
-def test_2027_falls_back_to_statutory_days() -> None:
+def test_2027_falls_back_to_statutory_days_with_bujia() -> None:
+    off = STATUTORY_2027 | BUJIA_2027
     for d in (D(2027, 1, 1) + timedelta(days=i) for i in range(365)):
         info = day_info(d)
         assert not info.official
         assert not info.is_makeup_workday
-        assert info.holiday_name == STATUTORY_2027.get(d), d
-        assert info.is_working_day == (d not in STATUTORY_2027 and d.weekday() < 5), d
+        assert info.holiday_name == off.get(d), d
+        assert info.is_makeup_day_off == (d in BUJIA_2027), d
+        assert info.is_working_day == (d not in off and d.weekday() < 5), d
 
 
 def test_statutory_fallback_far_ahead() -> None:
+    # 2040: 01-01 is a Sunday; 春节 (农历正月初一) is 2040-02-12, a Sunday, so 除夕 is Saturday
+    # 02-11; 初三 is Tuesday 02-14. 补假: 01-02 for 元旦, 02-15 and 02-16 for 春节.
     cal = Calendar()
     assert not cal.has_official_schedule(2040)
+    assert cal.estimated_holidays(2040) == ("元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节")
     off = {
         d: n for d in (D(2040, 1, 1) + timedelta(days=i) for i in range(366)) if (n := cal.holiday_name(d))
     }
-    assert len(off) == 13
+    assert len(off) == 13 + 3
     spring = one(cal, "春节", 2040)
-    assert [d for d, n in off.items() if n == "春节"] == [spring + timedelta(days=i) for i in range(-1, 3)]
+    assert spring == D(2040, 2, 12)
+    assert [d for d, n in off.items() if n == "春节"] == [spring + timedelta(days=i) for i in range(-1, 5)]
+    assert off[D(2040, 1, 2)] == "元旦"
+    assert [d for d in off if cal.day_info(d).is_makeup_day_off] == [
+        D(2040, 1, 2),
+        D(2040, 2, 15),
+        D(2040, 2, 16),
+    ]
 
 
-def test_hand_entered_schedule_overrides_fallback() -> None:
-    # An illustrative schedule, as an operator would enter one before the library has it.
+def test_hand_entered_schedule_overrides_only_what_it_enters() -> None:
+    # An illustrative 国庆 block, as an operator would enter one before the library has it.
     sched = HolidaySchedule(
         2040,
         days_off={D(2040, 10, i): "国庆节" for i in range(1, 9)},
         workdays={D(2040, 9, 29): "国庆节", D(2040, 10, 13): "国庆节"},
     )
     cal = Calendar(schedules=[sched])
-    assert cal.has_official_schedule(2040)
+    assert sched.entered_holidays == {"国庆节"}
     assert cal.holiday_name(D(2040, 10, 8)) == "国庆节"
+    assert cal.day_info(D(2040, 10, 8)).official
     assert cal.is_makeup_workday(D(2040, 9, 29))  # a Saturday
     assert cal.day_info(D(2040, 9, 29)).makeup_for == "国庆节"
-    # Days the schedule does not list follow the weekend rule, not the statutory fallback.
-    assert Calendar().holiday_name(D(2040, 5, 1)) == "劳动节"
-    assert cal.holiday_name(D(2040, 5, 1)) is None
-    assert cal.is_working_day(D(2040, 5, 1))  # a Tuesday
-    assert cal.day_info(D(2040, 5, 1)).official
+    # The holidays not entered keep the statutory estimate: 劳动节 2040-05-01 is a Tuesday.
+    assert cal.holiday_name(D(2040, 5, 1)) == "劳动节"
+    assert not cal.is_working_day(D(2040, 5, 1))
+    assert not cal.day_info(D(2040, 5, 1)).official
+    assert not cal.has_official_schedule(2040)
+    assert "国庆节" not in cal.estimated_holidays(2040)
+
+
+def test_entering_all_seven_holidays_makes_the_year_official() -> None:
+    names = ("元旦", "春节", "清明", "五一", "端午", "中秋节", "国庆")
+    days = (
+        D(2040, 1, 2),
+        D(2040, 2, 10),
+        D(2040, 4, 4),
+        D(2040, 5, 1),
+        D(2040, 6, 14),
+        D(2040, 9, 20),
+        D(2040, 10, 1),
+    )
+    cal = Calendar(schedules=[HolidaySchedule(2040, dict(zip(days, names, strict=True)))])
+    assert cal.has_official_schedule(2040)
+    assert cal.estimated_holidays(2040) == ()
+    # what was typed, nothing else: 2040-01-01 is a plain Sunday, 2040-02-13 a plain Monday
+    assert cal.holiday_name(D(2040, 1, 1)) is None and cal.day_info(D(2040, 1, 1)).official
+    assert cal.is_working_day(D(2040, 2, 13)) and cal.day_info(D(2040, 2, 13)).official
+    assert not cal.is_working_day(D(2040, 2, 10))  # a Friday, as entered
+
+
+def test_days_entered_for_an_official_year_override_those_days_only() -> None:
+    # e.g. a day added to 国庆 2026 after the notice: the rest of 2026 stays the library's
+    cal = Calendar(schedules=[HolidaySchedule(2026, days_off={D(2026, 10, 9): "国庆节"})])
+    assert not cal.is_working_day(D(2026, 10, 9)) and cal.holiday_name(D(2026, 10, 9)) == "国庆节"
+    assert cal.is_makeup_workday(D(2026, 10, 10))  # 调休 Saturday of the notice
+    assert cal.holiday_name(D(2026, 5, 1)) == "劳动节"
+    assert cal.has_official_schedule(2026) and cal.estimated_holidays(2026) == ()
+    assert all(cal.day_info(D(2026, 1, 1) + timedelta(days=i)).official for i in range(365))

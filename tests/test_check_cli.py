@@ -84,9 +84,11 @@ def test_plan_without_a_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "# no database yet: recipient counts are 0 (run `sopbot run` once to sync contacts)",
-        "2027-02-05 周五 休(春节) · 除夕",
+        "# (估) = estimated 班/休 (statutory days off with 补假, no 调休): no official schedule yet for "
+        "2027 (元旦、春节、清明节、劳动节、端午节、中秋节、国庆节); enter the State Council notice in sop/dates.yaml",
+        "2027-02-05 周五 休(春节)(估) · 除夕",
         "  10:00  daily/morning  每日  [hello]  → 0",
-        "2027-02-06 周六 休(春节) · 春节",
+        "2027-02-06 周六 休(春节)(估) · 春节",
         "  10:00  daily/morning  每日  [hello]  → 0",
     ]
 

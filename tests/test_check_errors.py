@@ -176,7 +176,7 @@ CASES = [
         [
             "sop/a.yaml:7: event.kind: Input should be 'friend_added', 'joined_group', 'left_group', "
             "'first_purchase', 'purchase', 'tier_changed', 'tag_added', 'tag_removed', 'opted_out', "
-            "'opted_in' or 'referral_converted' (got 'friend_deleted')"
+            "'opted_in', 'field_set' or 'referral_converted' (got 'friend_deleted')"
         ],
         id="unknown-event",
     ),
@@ -227,7 +227,8 @@ CASES = [
         {"templates/default/hello.j2": "你好\n\n{{ contact.nmae }}\n"},
         [
             "templates/default/hello.j2:3: unknown attribute 'contact.nmae' (contact has: alias, birthday, "
-            "days_since_joined, display_name, last_order, name, order_count, tags, tier, tier_name, total_spent)"
+            "birthday_text, city, days_since_joined, display_name, fields, gender, last_order, name, "
+            "order_count, tags, tier, tier_name, total_spent)"
         ],
         id="template-unknown-attribute",
     ),

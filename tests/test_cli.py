@@ -43,6 +43,7 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
         (REPO / "settings.toml")
         .read_text(encoding="utf-8")
         .replace("event_interval = 3.0", "event_interval = 0.2")
+        .replace("outlook_interval = 300.0", "outlook_interval = 1.0")
     )
     write_project(tmp_path, settings)
     process = subprocess.Popen(
@@ -60,6 +61,7 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
             ["running on the built-in sandbox WeChat", "20 contacts, 3 rooms synced", "message from"]
         )
         running = sopbot(tmp_path, "status")  # from another process, through the database
+        log.wait_for_count("account main online,", 3)  # said at start, then every outlook_interval
         stop_process(process, signal.SIGINT)
         rest = "\n".join(log.rest())
     finally:
@@ -73,8 +75,12 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
     stopped = sopbot(tmp_path, "status").stdout
     assert stopped.startswith("main: not running (no daemon holds it); sending;"), stopped  # released at stop
     assert sum("no WeChat token configured" in line for line in lines) == 1
-    said = [line for line in (lines + rest.splitlines()) if "account main online," in line and "queued" in line]
-    assert said and ("next SOP send:" in said[0] or "no SOP send scheduled" in said[0]), said  # what comes next
+    said = [
+        line for line in (lines + rest.splitlines()) if "account main online," in line and "queued" in line
+    ]
+    assert said and ("next SOP send:" in said[0] or "no SOP send scheduled" in said[0]), (
+        said
+    )  # what comes next
     # the log tells time in the configured zone (Asia/Shanghai), as outbox/contact/plan do
     stamp = datetime.strptime(lines[0][:20], "%m-%d %H:%M:%S%z")
     assert stamp.utcoffset() == timedelta(hours=8)

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import ast
 import gc
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 
@@ -141,3 +149,40 @@ def test_no_import_cycle_between_packages_under_bot() -> None:
         for group in found
     ]
     assert found == [], "\n".join(detail)
+
+
+@pytest.mark.parametrize(
+    ("command", "never"),
+    [
+        ("version", ("sqlalchemy", "jinja2", "bot.store.models", "bot.sop.authoring.loader")),
+        ("check", ("sqlalchemy", "bot.store.models", "wechaty", "grpclib")),
+    ],
+)
+def test_quick_commands_do_not_load_what_they_do_not_use(
+    tmp_path: Path, command: str, never: tuple[str, ...]
+) -> None:
+    """What keeps `sopbot version` at ~0.2 s and `check` at ~0.5 s (bench/bench_cli.py has the
+    figures): the database layer and the WeChat client stay unloaded."""
+    for name in ("sop", "templates"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    shutil.copy(REPO / "settings.toml", tmp_path / "settings.toml")
+    probe = (
+        "import sys, runpy\n"
+        f"sys.argv = ['sopbot', {command!r}]\n"
+        "try:\n    runpy.run_module('bot', run_name='__main__')\nexcept SystemExit as done:\n    code = done.code\n"
+        f"loaded = sorted(m for m in {never!r} if m in sys.modules)\n"
+        "print('LOADED', loaded)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPBOT_")}
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "LOADED []" in result.stdout, result.stdout + result.stderr
+    assert "OK:" in result.stdout or command == "version", result.stdout

@@ -123,6 +123,22 @@ def test_an_unknown_buyer_is_linked_when_the_contact_appears(tmp_path: Path, clo
     database.dispose()
 
 
+def test_an_unpaid_order_is_skipped_and_new_once_paid(tmp_path: Path, clock: FrozenClock) -> None:
+    settings, database = settle(tmp_path, clock)
+    seed(database, clock, SUN)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "订单号,微信号,实付金额,下单时间,订单状态\nP1,wxid_sun_li,99,2026-11-20 10:00,待付款\n", "utf-8"
+    )
+    code, output = cli(settings, "import-orders", str(path))
+    assert (code, "1 rows: nothing stored, 1 not paid yet (skipped)" in output) == (0, True), output
+    path.write_text(
+        "订单号,微信号,实付金额,下单时间,订单状态\nP1,wxid_sun_li,99,2026-11-20 10:00,已付款\n", "utf-8"
+    )
+    assert "1 rows: 1 new" in cli(settings, "import-orders", str(path))[1]
+    database.dispose()
+
+
 def test_headers_and_encodings(clock: FrozenClock) -> None:
     from zoneinfo import ZoneInfo
 
@@ -134,7 +150,8 @@ def test_headers_and_encodings(clock: FrozenClock) -> None:
     )
     missing = parse_csv("订单号,金额\n1,2\n".encode(), "o.csv", tz)
     assert [str(i) for i in missing.issues] == [
-        "o.csv:1: header: no column for ordered_at (下单时间), wxid/phone/unionid (微信ID/手机号/unionid)"
+        "o.csv:1: header: no column for ordered_at (下单时间), wxid/phone/unionid (微信号/手机号/unionid) "
+        "(name your columns in sop/columns.yaml: docs/orders.md)"
     ]
     garbage = parse_csv(b"\xff\xfe\xfa\xfb\x81", "o.csv", tz)
     assert "neither UTF-8 nor GBK" in str(garbage.issues[0])

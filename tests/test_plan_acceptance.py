@@ -4,7 +4,8 @@ Expected dates are facts written down here, not outputs of the code under test: 
 is 2027-02-06 (农历正月初一), 中秋 2027-09-15, 七夕 2027-08-08, 母亲节 2027 the second Sunday of
 May = 2027-05-09; the 2026 调休 days are from 国办发明电〔2025〕7号 (2026-02-14 and 2026-02-28
 are working Saturdays, 2026-02-15…23 are days off). 2027 has no published schedule in the
-installed calendar yet, so its working days follow the statutory days off, listed below.
+installed calendar yet, so its working days follow the statutory days off and their 补假
+(《全国年节及纪念日放假办法》第六条), listed below.
 """
 
 from __future__ import annotations
@@ -97,15 +98,16 @@ def test_weekly_plan_by_weekday_name(year_plan: dict[date, list[str]]) -> None:
     assert {d.weekday() for d in days} == {0, 2, 4}  # Monday, Wednesday, Friday
 
 
-# statutory days off of 2027 (元旦, 春节 除夕–初三, 清明, 劳动节, 端午, 中秋, 国庆)
+# statutory days off of 2027 (元旦, 春节 除夕–初三, 清明, 劳动节, 端午, 中秋, 国庆), and the 补假
+# for those on a weekend (春节 02-06/07, 劳动节 05-01/02, 国庆 10-02/03) on the next working days
 DAYS_OFF_2027 = {
     D(2027, 1, 1),
-    D(2027, 2, 5), D(2027, 2, 6), D(2027, 2, 7), D(2027, 2, 8),
+    D(2027, 2, 5), D(2027, 2, 6), D(2027, 2, 7), D(2027, 2, 8), D(2027, 2, 9), D(2027, 2, 10),
     D(2027, 4, 5),
-    D(2027, 5, 1), D(2027, 5, 2),
+    D(2027, 5, 1), D(2027, 5, 2), D(2027, 5, 3), D(2027, 5, 4),
     D(2027, 6, 9),
     D(2027, 9, 15),
-    D(2027, 10, 1), D(2027, 10, 2), D(2027, 10, 3),
+    D(2027, 10, 1), D(2027, 10, 2), D(2027, 10, 3), D(2027, 10, 4), D(2027, 10, 5),
 }  # fmt: skip
 
 

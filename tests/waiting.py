@@ -124,6 +124,19 @@ class LineReader:
                 )
         return list(self.lines)
 
+    def wait_for_count(self, fragment: str, count: int, *, within: float = PATIENCE) -> list[str]:
+        """Read until `count` lines hold `fragment` (a line the process repeats on a timer).
+        A chatty process never stalls, so this fails after `within` seconds in all: a
+        generous bound for a line due every few seconds, not a speed target."""
+        deadline = time.monotonic() + within
+        while (seen := sum(fragment in line for line in self.lines)) < count:
+            self._drain(0.2)
+            if self.closed or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"saw {fragment!r} {seen} of {count} times; lines:\n" + "\n".join(self.lines)
+                )
+        return list(self.lines)
+
     def rest(self) -> list[str]:
         """Every line, once the stream has ended (the process exited)."""
         self._thread.join(PATIENCE)

@@ -9,10 +9,20 @@ from typing import Annotated
 import typer
 
 from bot import __version__
-from bot.cli import contact_cmd, contacts_cmd, db_cmd, orders_cmd, outbox_cmd, sop_cmds, status_cmd
+from bot.cli import (
+    contact_cmd,
+    contacts_cmd,
+    db_cmd,
+    orders_cmd,
+    outbox_cmd,
+    people_cmd,
+    sop_cmds,
+    status_cmd,
+)
 from bot.cli.context import CliState, fail
 from bot.config.errors import ConfigError
 from bot.orders.columns import columns_help
+from bot.people.columns import columns_help as contact_columns_help
 
 app = typer.Typer(
     name="sopbot",
@@ -26,6 +36,7 @@ app.add_typer(db_cmd.app, name="db")
 app.command("contacts")(contacts_cmd.contacts)
 app.command("contact")(contact_cmd.contact)
 app.command("import-orders", epilog=columns_help())(orders_cmd.import_orders)
+app.command("import-contacts", epilog=contact_columns_help())(people_cmd.import_contacts)
 app.command("check")(sop_cmds.check)
 app.command("preview")(sop_cmds.preview_cmd)
 app.command("plan")(sop_cmds.plan_cmd)

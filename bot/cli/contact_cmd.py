@@ -12,7 +12,7 @@ from bot.cli.context import CliState, fail
 
 if TYPE_CHECKING:
     from bot.signals import profile
-    from bot.signals.tiers import TierPolicy
+    from bot.signals.tier_policy import TierPolicy
 
 
 def _t(moment: datetime | None, tz: tzinfo) -> str:
@@ -26,7 +26,7 @@ def contact(
 ) -> None:
     """Show one contact: tier and history, tags with evidence, orders, referrals, events."""
     from bot.signals import profile
-    from bot.signals.tiers import TierPolicy
+    from bot.signals.tier_policy import TierPolicy
     from bot.store import Database
     from bot.store.migrate import current_revision
 
@@ -50,6 +50,9 @@ def contact(
 
 
 def render(p: profile.Profile, policy: TierPolicy, tz: tzinfo) -> list[str]:
+    from bot.birthdays import describe as describe_birthday
+    from bot.contact_fields import profile as contact_profile
+
     c = p.contact
     title = f"{c.name}（{c.alias}）" if c.alias else c.name
     out = [f"{title}  {c.wxid}  账号 {c.account_id}"]
@@ -61,6 +64,9 @@ def render(p: profile.Profile, policy: TierPolicy, tz: tzinfo) -> list[str]:
     if p.code:
         flags.append(f"推荐码 {p.code}")
     out.append("  " + " · ".join(flags))
+    fields = contact_profile(c.city, c.gender, describe_birthday(c.birthday) or None, c.custom_fields)
+    if fields:
+        out.append("资料 profile: " + " · ".join(f"{key} {value}" for key, value in fields.items()))
     out.append("标签 tags:")
     for tag in p.tags or []:
         expires = f"  到期 {_t(tag.expires_at, tz)}" if tag.expires_at else ""

@@ -30,7 +30,7 @@ def contacts(
     from sqlalchemy import select
 
     from bot.signals.expr import ExprError, parse
-    from bot.signals.tiers import TierPolicy
+    from bot.signals.tier_policy import TierPolicy
     from bot.store import Database
     from bot.store.directory import list_contacts
     from bot.store.migrate import current_revision
@@ -96,4 +96,4 @@ def _subject(row: ContactRow, blocked: set[int], ordered: set[int]) -> Subject:
         "is_friend": row.is_friend,
         "has_ordered": row.id in ordered,
     }
-    return Subject(row.tier, frozenset(row.tags), flags)
+    return Subject(row.tier, frozenset(row.tags), flags, row.profile)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
     from sqlmodel import Session
 
+    from bot.sop.runtime.ledger import RunTotals
     from bot.store import Database
 
 STATES = ("planned", "sending", "sent", "skipped", "failed", "unknown")
@@ -106,6 +107,8 @@ def outbox(
             query = query.where(OutboxMessage.state == state)
         rows = session.execute(query).all()
         failed = [run for run in runs.failed(session) if sop is None or run.sop_id == sop]
+        # runs are not per account or recipient: their line obeys --sop, --since, --today only
+        totals = runs.run_totals(session, start, sop) if not (account or contact) else None
     database.dispose()
     for run in failed:
         console.print(
@@ -113,6 +116,11 @@ def outbox(
             f"{escape(run.detail or '')} — retried within the SOP's grace"
         )
     console.print("  ".join(f"{name} {counts.get(name, 0)}" for name in STATES))
+    if totals is not None and totals.runs:
+        console.print(escape(_runs_line(totals)))
+        for run in totals.leaving_out:
+            left = runs.left_out_note(runs.read_left_out(run.detail))
+            console.print(escape(f"  {run.sop_id}/{run.step_id} @ {run.occurrence}: {left}"))
     table = Table(title_justify="left")
     for column in ("#", "when", "state", "to", "from", "message", "reason"):
         table.add_column(column)
@@ -132,6 +140,15 @@ def outbox(
     console.print(table)
     if rows:
         console.print("the whole text of a message: sopbot outbox --show #")
+
+
+def _runs_line(totals: RunTotals) -> str:
+    """`SOP runs 3: 16 planned; left out 3: 2 opted out, 1 blocked` (the newest runs that
+    left someone out follow, one a line)."""
+    from bot.sop.runtime.ledger import left_out_note
+
+    line = f"SOP runs {totals.runs}: {totals.planned} planned"
+    return f"{line}; {left_out_note(totals.left_out) or 'nobody left out'}"
 
 
 def _known_sops(session: Session, sop_dir: Path) -> set[str]:

@@ -14,8 +14,7 @@ from bot.cli.context import CliState, fail
 if TYPE_CHECKING:
     from bot.config.settings import Settings
     from bot.sop.authoring.loader import SopSet
-    from bot.sop.runtime.audience import ContactRecord, RoomRecord
-    from bot.sop.views.plan import PlanEntry
+    from bot.sop.runtime.records import ContactRecord, RoomRecord
     from bot.sop.views.preview import PreviewItem
     from bot.store import Database
 
@@ -57,6 +56,7 @@ def check(ctx: typer.Context) -> None:
     as file:line: field: reason. Exit code 1 when there is any."""
     from bot.clock import SystemClock
     from bot.sop.authoring.check import check_all
+    from bot.sop.authoring.dates import read_holiday_notes
     from bot.sop.authoring.template_check import template_files
 
     state: CliState = ctx.obj
@@ -66,6 +66,8 @@ def check(ctx: typer.Context) -> None:
     elapsed = timer.perf_counter() - started
     for issue in issues:
         typer.echo(str(issue))
+    for note in read_holiday_notes(settings.sop_path):  # not problems: a year entered in part
+        typer.echo(str(note))
     if issues:
         typer.echo(f"{len(issues)} problem(s) found; nothing was changed.", err=True)
         raise typer.Exit(1)
@@ -190,7 +192,7 @@ def plan_cmd(
     """The calendar of what would go out: per day, SOP step, tier and group, with counts."""
     from bot.clock import SystemClock
     from bot.sop.runtime.audience import Directory, load_directory
-    from bot.sop.views.plan import plan
+    from bot.sop.views.plan import plan, render_plan
 
     state: CliState = ctx.obj
     settings = state.settings()
@@ -223,37 +225,3 @@ def plan_cmd(
             database.dispose()
     for line in render_plan(sopset, entries):
         typer.echo(line)
-
-
-def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
-    lines: list[str] = []
-    current: date | None = None
-    for entry in entries:
-        if entry.day != current:
-            current = entry.day
-            lines.append(_day_header(sopset, current))
-        counts = ", ".join(f"{label} {n}" for label, n in entry.counts.items())
-        who = f"{entry.total}" + (f": {counts}" if counts else "")
-        mark = " (lifecycle)" if entry.lifecycle else ""
-        lines.append(
-            f"  {entry.at:%H:%M}  {entry.sop.id}/{entry.step.id}  {entry.step.spec.name or entry.sop.spec.name}"
-            f"  [{entry.template}]{mark}  → {who}"
-        )
-    if not entries:
-        lines.append("nothing scheduled in this period")
-    return lines
-
-
-def _day_header(sopset: SopSet, day: date) -> str:
-    from bot.config.units import WEEKDAY_CN
-
-    info = sopset.calendar.day_info(day)
-    status = "班" if info.is_working_day else "休"
-    if info.holiday_name:
-        status += f"({info.holiday_name})"
-    elif info.is_makeup_workday:
-        status += f"(调休补班 {info.makeup_for})"
-    festivals = "、".join(f.name for f in sopset.calendar.festivals_on(day))
-    return f"{day.isoformat()} {WEEKDAY_CN[day.weekday()]} {status}" + (
-        f" · {festivals}" if festivals else ""
-    )

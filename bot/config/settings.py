@@ -163,6 +163,9 @@ class DeliverySettings(_Section):
     reply_max_age: float = Field(
         default=1800.0, gt=0, le=86400, description="Seconds a rule's reply may wait; later it is skipped."
     )
+    outlook_interval: float = Field(
+        default=300.0, ge=1, le=86400, description="Seconds between two 'what comes next' log lines."
+    )
 
     @field_validator("quiet_hours")
     @classmethod

@@ -20,7 +20,6 @@ from bot.runtime import BotContext
 from bot.store.models import OutboxMessage
 
 NextSend = Callable[[datetime], tuple[datetime, str] | None]  # the SOP service's `next_send`
-EVERY = 300.0  # seconds between two outlook lines in the log
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Orders: the CSV import, the order model shared with the webhook, and storage."""
+"""Orders: the file import (shop exports, CSV or Excel, on `bot.tables`), the order model
+shared with the webhook, and storage."""

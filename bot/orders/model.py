@@ -5,48 +5,25 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-PAID, REFUNDED, CANCELLED = "paid", "refunded", "cancelled"
-STATUSES = {
-    "paid": PAID, "已付款": PAID, "已支付": PAID, "已完成": PAID, "交易成功": PAID, "completed": PAID,
-    "已发货": PAID, "待发货": PAID,
-    "refunded": REFUNDED, "refund": REFUNDED, "已退款": REFUNDED, "退款成功": REFUNDED,
-    "cancelled": CANCELLED, "canceled": CANCELLED, "已取消": CANCELLED, "交易关闭": CANCELLED,
-}  # fmt: skip
-YES = {"1", "true", "yes", "y", "是", "有", "√", "✓"}
-NO = {"", "0", "false", "no", "n", "否", "无"}
-_TIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y-%m-%d",
-    "%Y/%m/%d",
-)
+from bot.orders.states import CANCELLED, PAID, REFUNDED, STATUSES, UNPAID
+from bot.tables.values import choice_key, normalize_phone, parse_amount, parse_time, parse_yes_no
+
+__all__ = [
+    "CANCELLED", "PAID", "REFUNDED", "STATUSES", "UNPAID", "Item", "OrderIn", "identity_keys",
+    "normalize_phone", "parse_bool", "parse_items",
+]  # fmt: skip
+
+_STATUS_KEYS = {choice_key(written): status for written, status in STATUSES.items()}
 _ITEM = re.compile(r"^(?P<name>[^*@]+?)\s*(?:\*\s*(?P<qty>\d+))?\s*(?:@\s*(?P<category>.+))?$")
 
 
-def normalize_phone(value: str | None) -> str | None:
-    if not value:
-        return None
-    digits = re.sub(r"[\s\-()]", "", value)
-    digits = re.sub(r"^(?:\+?86)(?=1\d{10}$)", "", digits)
-    return digits or None
-
-
 def parse_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().casefold()
-    if text in YES:
-        return True
-    if text in NO:
-        return False
-    raise ValueError(f"{value!r} is not yes/no (是/否)")
+    return parse_yes_no(value)
 
 
 class Item(BaseModel):
@@ -90,24 +67,14 @@ class OrderIn(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip().replace(",", "").replace("，", "").lstrip("¥￥").removesuffix("元").strip()
-            try:
-                amount = Decimal(text)
-            except InvalidOperation:
-                raise ValueError(f"{value!r} is not an amount in yuan (like 199.00)") from None
-            if not amount.is_finite():
-                raise ValueError(f"{value!r} is not an amount in yuan (like 199.00)")
-            return amount
-        if isinstance(value, float):
-            return Decimal(str(value))
-        return value
+        return parse_amount(value) if isinstance(value, str | float) else value
 
     @field_validator("status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> str:
-        text = str(value or "paid").strip()
-        status = STATUSES.get(text.casefold()) or STATUSES.get(text)
+        status = _STATUS_KEYS.get(choice_key(str(value or "paid")))
+        if status == UNPAID:
+            raise ValueError(f"{value!r}: the order is not paid yet (send it once it is)")
         if status is None:
             raise ValueError(f"{value!r} is not a status (paid/已付款, refunded/已退款, cancelled/已取消)")
         return status
@@ -116,8 +83,6 @@ class OrderIn(BaseModel):
     @classmethod
     def _time(cls, value: Any, info: ValidationInfo) -> Any:
         tz: tzinfo = (info.context or {}).get("tz", UTC)
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=tz)
         if isinstance(value, int | float) and not isinstance(value, bool):
             try:
                 moment = datetime.fromtimestamp(value, UTC)
@@ -126,22 +91,7 @@ class OrderIn(BaseModel):
             if not 2000 <= moment.year <= 2100:
                 raise ValueError(f"{value!r} is not a time between the years 2000 and 2100")
             return moment
-        text = str(value or "").strip()
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            for layout in _TIME_FORMATS:
-                try:
-                    moment = datetime.strptime(text, layout)
-                    break
-                except ValueError:
-                    continue
-            else:
-                raise ValueError(f"{value!r} is not a time (like 2026-11-20 14:30:00)") from None
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=tz)
-        if not 2000 <= moment.year <= 2100:
-            raise ValueError(f"{value!r} is not a time between the years 2000 and 2100")
-        return moment
+        return parse_time(value, tz)
 
     @field_validator("wxid", "unionid", "referrer", "account", mode="before")
     @classmethod

@@ -28,10 +28,13 @@ class SaveOutcome(StrEnum):
 def find_buyer(
     session: Session, wxid: str | None, phone: str | None, unionid: str | None, account: str | None
 ) -> int | None:
-    """The contact with this wxid, else unionid, else phone (in `account` when given; the
-    oldest contact when several accounts know the person)."""
+    """Who bought: the contact whose wxid, else whose 微信号, is the order's wxid; else the
+    one with its unionid; else with its phone number (any way of writing it). Only in
+    `account` when the order names one; the oldest contact when several accounts know the
+    person. (docs/orders.md states this rule.)"""
     for column, value in (
         (Contact.wxid, wxid),
+        (Contact.weixin, wxid),
         (Contact.unionid, unionid),
         (Contact.phone, normalize_phone(phone)),
     ):
@@ -109,6 +112,8 @@ def link_orphans(session: Session, contact_ids: Sequence[int]) -> list[Order]:
     linked: list[Order] = []
     for contact in session.execute(select(Contact).where(Contact.id.in_(contact_ids))).scalars():
         matches = [Order.buyer_wxid == contact.wxid]
+        if contact.weixin:
+            matches.append(Order.buyer_wxid == contact.weixin)
         if contact.phone:
             matches.append(Order.buyer_phone == normalize_phone(contact.phone))
         if contact.unionid:

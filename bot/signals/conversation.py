@@ -1,6 +1,9 @@
 """Running tag rules on an inbound message: count the hit, check the window and the
 cooldown, then do the rule's actions (tags, reply, opt-out/in) with the message as the
-evidence."""
+evidence.
+
+A rule that opts the contact out (or in) replies only when it changed their state: who
+says 退订 twice gets one confirmation, and 订阅 from someone who never left gets none."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot.config.units import format_duration
+from bot.contact_fields import FieldValueError, field_key, normalise, set_field
 from bot.delivery.outbox import PlannedMessage, enqueue, reply_key
 from bot.events import ContactEventKind
 from bot.policies import Category, Origin, QuietPolicy
@@ -193,9 +197,22 @@ class Conversation:
             window = f"{format_duration(rule.within)}内" if rule.within else "累计"
             evidence += f"，{window}第 {count} 次"
         evidence += "）"
+        confirm = self._changes_state(session, said.contact_id, rule)
         for action in rule.actions:
+            if action.reply and not confirm:
+                continue  # the confirmation of a state the contact is already in
             self._act(session, events, said, rule, action, evidence, now)
         return True
+
+    @staticmethod
+    def _changes_state(session: Session, contact_id: int, rule: Rule) -> bool:
+        """False when the rule opts out (or in) a contact who already is: its reply would be
+        a second confirmation. True for every rule without opt_out / opt_in."""
+        wanted = [action.opt_out for action in rule.actions if action.opt_out or action.opt_in]
+        if not wanted:
+            return True
+        contact = session.get(Contact, contact_id)
+        return contact is None or any(contact.opted_out != value for value in wanted)
 
     def _act(
         self,
@@ -224,8 +241,36 @@ class Conversation:
                 contact.opted_out = action.opt_out
                 kind = ContactEventKind.OPTED_OUT if action.opt_out else ContactEventKind.OPTED_IN
                 events.record(said.contact_id, kind, now, detail=excerpt(said.text), ref=ref)
+        elif action.set_field is not None:
+            self._set_field(session, events, said, rule, action, now)
         elif action.reply:
             self._reply(session, said, rule, action.reply, now)
+
+    @staticmethod
+    def _set_field(
+        session: Session, events: EventLog, said: Said, rule: Rule, action: Action, now: datetime
+    ) -> None:
+        """A profile field from what was said (我生日是5月20号 → 生日 05-20). A value the field
+        cannot take (a birthday on 02-30) is logged and the field kept as it was."""
+        found = rule.field_value(action, said.text)
+        contact = session.get(Contact, said.contact_id)
+        if found is None or contact is None:
+            return
+        name, raw = found
+        try:
+            key = field_key(name)
+            value = normalise(key, raw)
+            changed = set_field(contact, key, value)
+        except FieldValueError as error:
+            log.info(
+                "rule %s: contact %s said %r: %s; field left as it was", rule.id, said.contact_id, raw, error
+            )
+            return
+        if changed:
+            ref = f"msg:{said.msg_id}"
+            events.record(
+                said.contact_id, ContactEventKind.FIELD_SET, now, detail=f"{key}={value or ''}", ref=ref
+            )
 
     def _reply(self, session: Session, said: Said, rule: Rule, template: str, now: datetime) -> None:
         if self.renderer is None:

@@ -8,7 +8,7 @@ The daemon's signals stage and services call it for transport events and webhook
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -21,8 +21,9 @@ from bot.config.settings import Settings
 from bot.events import ContactEventKind, ContactEventRecorded, Outcome
 from bot.orders.model import PAID, OrderIn
 from bot.orders.store import SaveOutcome, link_orphans, relink_all, save_order
+from bot.people.importer import ProfileRow
 from bot.render import Renderer
-from bot.signals import purchases, referrals, taglib
+from bot.signals import imported_profiles, purchases, referrals, taglib
 from bot.signals.conversation import Conversation, Said
 from bot.signals.matcher import MATCH_CHARS, Matcher, Where
 from bot.signals.rules import TagsFile, load_tags
@@ -45,6 +46,20 @@ class OrderReport:
 
     def count(self, outcome: SaveOutcome) -> int:
         return self.outcomes.get(outcome.value, 0)
+
+
+@dataclass
+class ProfileReport:
+    """What `sopbot import-contacts` did: contacts found and changed, rows kept for people
+    who are no contact yet, and rows that name nobody for sure."""
+
+    matched_rows: int = 0
+    contacts_changed: int = 0
+    contacts_unchanged: int = 0
+    pending: int = 0  # rows kept until their person appears (new or changed)
+    pending_unchanged: int = 0
+    ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (file:LINE, why)
+    events: list[ContactEventRecorded] = field(default_factory=list)
 
 
 class SignalEngine:
@@ -138,13 +153,16 @@ class SignalEngine:
         with self.database.session() as session:
             events = EventLog(session, relay=relay)
             touched: list[int] = []
+            causes: dict[int, str] = {}  # contact → its own order in this import (the evidence)
             for order in orders:
                 outcome, stored = save_order(session, order, source=source, now=now)
                 report.outcomes[outcome.value] = report.outcomes.get(outcome.value, 0) + 1
                 if stored.contact_id is None and outcome == SaveOutcome.NEW:
                     report.unknown_buyers += 1
-                touched += self._after_order(session, events, order, stored, outcome)
-            self._settle(session, events, touched, "订单", relay=relay)
+                moved = self._after_order(session, events, order, stored, outcome)
+                causes.update(dict.fromkeys(moved, order.order_id))
+                touched += moved
+            self._settle(session, events, touched, "订单", relay=relay, causes=causes)
         report.events = events.events
         return report
 
@@ -195,6 +213,43 @@ class SignalEngine:
             )  # fmt: skip
         return touched
 
+    # -- profiles ----------------------------------------------------------------------
+
+    def ingest_profiles(self, rows: Sequence[ProfileRow], *, relay: bool = False) -> ProfileReport:
+        """Imported profile rows onto the contacts they name (several rows for one contact
+        are merged, the later winning); the others wait for their person."""
+        report = ProfileReport()
+        now = self.clock.now()
+        with self.database.session() as session:
+            events = EventLog(session, relay=relay)
+            planned: dict[int, tuple[Contact, ProfileRow]] = {}
+            for row in rows:
+                try:
+                    found = imported_profiles.find_contacts(session, row)
+                except imported_profiles.Ambiguous as error:
+                    report.ambiguous.append((row.where, str(error)))
+                    continue
+                if not found:
+                    if imported_profiles.save_pending(session, row, now):
+                        report.pending += 1
+                    else:
+                        report.pending_unchanged += 1
+                    continue
+                report.matched_rows += 1
+                for contact in found:
+                    earlier = planned.get(contact.id or 0)
+                    planned[contact.id or 0] = (contact, earlier[1].merged(row) if earlier else row)
+            touched = [
+                contact_id
+                for contact_id, (contact, row) in planned.items()
+                if imported_profiles.apply_profile(session, events, contact, row, now)
+            ]
+            report.contacts_changed = len(touched)
+            report.contacts_unchanged = len(planned) - len(touched)
+            self._settle(session, events, touched, "导入资料", purchase_tags=False)
+        report.events = events.events
+        return report
+
     # -- contacts appearing, spreading -----------------------------------------------------
 
     def on_contacts_seen(self, contact_ids: Sequence[int] | None = None) -> list[ContactEventRecorded]:
@@ -202,10 +257,11 @@ class SignalEngine:
         with self.database.session() as session:
             events = EventLog(session)
             linked = relink_all(session) if contact_ids is None else link_orphans(session, contact_ids)
-            if not linked:
+            profiled = imported_profiles.link_pending(session, events, contact_ids, self.clock.now())
+            if not linked and not profiled:
                 return []
             touched = self._purchased(session, events, [o for o in linked if o.status == PAID])
-            touched += [o.contact_id for o in linked if o.contact_id is not None]
+            touched += [o.contact_id for o in linked if o.contact_id is not None] + profiled
             self._settle(session, events, touched, "关联订单")
         return events.events
 
@@ -228,6 +284,7 @@ class SignalEngine:
                 )  # fmt: skip
             linked = link_orphans(session, [contact_id])
             touched += self._purchased(session, events, [o for o in linked if o.status == PAID])
+            imported_profiles.link_pending(session, events, [contact_id], self.clock.now())
             self._settle(session, events, touched, "新好友")
         return events.events
 
@@ -250,6 +307,7 @@ class SignalEngine:
                     )  # fmt: skip
             linked = link_orphans(session, invitees)
             touched = invitees + self._purchased(session, events, [o for o in linked if o.status == PAID])
+            imported_profiles.link_pending(session, events, invitees, now)
             self._settle(session, events, touched, "入群")
         return events.events
 
@@ -300,17 +358,16 @@ class SignalEngine:
         *,
         relay: bool = False,
         purchase_tags: bool = True,
+        causes: Mapping[int, str] | None = None,
     ) -> None:
         contacts = list(dict.fromkeys(c for c in touched if c is not None))
         now = self.clock.now()
         if purchase_tags:
             for contact_id in contacts:
                 purchases.refresh(session, events, self.tags.purchases, contact_id, now, self.tz)
-        refs = [e.ref for e in events.events if e.ref]
-        recompute(
-            session, self.policy, now, events, contact_ids=contacts, trigger=_trigger(trigger, events),
-            evidence_ref=refs[-1] if refs else None,
-        )  # fmt: skip
+        # each contact's move cites its own order or message, never the batch's last one
+        for (cause, ref), ids in purchases.tier_causes(events.events, contacts, trigger, causes).items():
+            recompute(session, self.policy, now, events, contact_ids=ids, trigger=cause, evidence_ref=ref)
         events.relay = relay or events.relay
         events.flush()
 
@@ -325,13 +382,6 @@ class SignalEngine:
             },
             "referral_code": referrals.code_for(session, contact.id, self.clock.now()),
         }
-
-
-def _trigger(kind: str, events: EventLog) -> str:
-    for event in reversed(events.events):
-        if event.kind in (ContactEventKind.PURCHASE, ContactEventKind.REFERRAL_CONVERTED) and event.ref:
-            return f"{kind} {event.ref}"
-    return kind
 
 
 def _contact_id(session: Session, account_id: str, wxid: str | None) -> int | None:

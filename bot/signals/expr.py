@@ -13,13 +13,17 @@ need spaces or parentheses around them):
     unary   := ("not" | "非") unary | atom
     atom    := "(" expr ")" | "tag:" NAME ["*"] | "tier" CMP TIER
              | "tier" ["not"] "in" "(" TIER ("," TIER)* ")" | FIELD
+             | "field:" NAME [CMP VALUE | ["not"] "in" "(" VALUE ("," VALUE)* ")"]
     CMP     := "==" | "!=" | "<" | "<=" | ">" | ">="
     NAME    := bare run of letters/digits/_ - / . ·  |  "quoted" (\\" and \\\\ escapes)
 
 `TIER` is a ladder id or display name, bare or quoted; `<`/`>` follow the ladder order.
 `tag:PREFIX*` matches any tag starting with PREFIX (`tag:*`: has any tag). `FIELD` is a
 yes/no flag from a small registry (`DEFAULT_FIELDS`: opted_out, blocked, is_friend,
-has_ordered). Full-width （）， 、 “” ： are accepted too.
+has_ordered). `field:NAME` tests a contact's profile (城市, 性别, 生日 or the operator's own
+fields from `sopbot import-contacts`): alone it means "has a value"; `==`/`!=`/`in` compare
+text (case and surrounding spaces ignored), `<`/`>` compare numbers and are false when either
+side is not a number. Full-width （）， 、 “” ： are accepted too.
 
 `parse()` checks everything up front (unknown tiers and fields are errors with a column and
 a 'did you mean') and compiles the expression to one Python function, so evaluating it over
@@ -35,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from bot.contact_fields import profile_name
 from bot.signals.tiers_ladder import DEFAULT_LADDER, TierLadder
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "BoolField",
     "Expr",
     "ExprError",
+    "FieldTest",
     "Flag",
     "Node",
     "Not",
@@ -73,6 +79,8 @@ class SubjectLike(Protocol):
     @property
     def flags(self) -> Mapping[str, bool]: ...
 
+    # optional: `profile`, the contact's fields by name (城市, 性别, 生日, custom), for `field:`
+
 
 @dataclass(frozen=True, slots=True)
 class Subject:
@@ -81,6 +89,7 @@ class Subject:
     tier: str
     tags: frozenset[str] = frozenset()
     flags: Mapping[str, bool] = field(default_factory=dict)
+    profile: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,23 @@ class Flag(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class FieldTest(Node):
+    """`field:NAME` (has a value), `field:NAME OP VALUE`, `field:NAME [not] in (VALUES)`."""
+
+    name: str
+    op: str = ""
+    values: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        head = f"field:{_quote(self.name)}"
+        if not self.op:
+            return head
+        if self.op in ("in", "not in"):
+            return f"{head} {self.op} ({', '.join(_quote_value(v) for v in self.values)})"
+        return f"{head} {self.op} {_quote_value(self.values[0])}"
+
+
+@dataclass(frozen=True, slots=True)
 class Not(Node):
     operand: Node
 
@@ -228,6 +254,10 @@ class Or(Node):
 
 
 _BARE = re.compile(r"[\w\-/.·]+")
+
+
+def _quote_value(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _quote(name: str, *, keyword_safe: bool = False) -> str:
@@ -297,6 +327,32 @@ def _has_prefix(tags: Iterable[str], prefix: str) -> bool:
     return any(tag.startswith(prefix) for tag in tags)
 
 
+def _field_value(subject: SubjectLike, name: str) -> str:
+    profile = getattr(subject, "profile", None)
+    value = profile.get(name) if profile else None
+    return "" if value is None else str(value).strip()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _field_matches(subject: SubjectLike, test: FieldTest) -> bool:
+    value = _field_value(subject, test.name)
+    if not test.op:
+        return value != ""
+    if test.op in ("==", "!=", "in", "not in"):
+        found = value.casefold() in test.values
+        return found if test.op in ("==", "in") else not found
+    left, right = _number(value), _number(test.values[0])
+    if left is None or right is None:
+        return False
+    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[test.op]
+
+
 class _Compiler:
     """Turns a tree into the source of one lambda; every user string is a bound constant."""
 
@@ -312,7 +368,11 @@ class _Compiler:
 
     def compile(self, root: Node) -> Callable[[SubjectLike], bool]:
         source = f"lambda s: {self.emit(root)}"
-        namespace: dict[str, object] = {"__builtins__": {"bool": bool}, "_has_prefix": _has_prefix}
+        namespace: dict[str, object] = {
+            "__builtins__": {"bool": bool},
+            "_has_prefix": _has_prefix,
+            "_field_matches": _field_matches,
+        }
         namespace.update(self.consts)
         return eval(compile(source, "<audience expression>", "eval"), namespace)
 
@@ -347,6 +407,8 @@ class _Compiler:
                 if spec.getter is None:
                     return f"bool(s.flags.get({self.const(name)}, False))"
                 return f"bool({self.const(spec.getter)}(s))"
+            case FieldTest():
+                return f"_field_matches(s, {self.const(node)})"
             case Not(operand):
                 return f"(not {self.emit(operand)})"
             case And(operands):
@@ -359,8 +421,8 @@ class _Compiler:
 # --------------------------------------------------------------------------- lexer
 
 # token kinds
-_WORD, _STRING, _TAG, _OP, _LPAREN, _RPAREN, _COMMA, _COLON, _EOF = (
-    "word", "string", "tag", "op", "(", ")", ",", ":", "end"
+_WORD, _STRING, _TAG, _FIELD, _OP, _LPAREN, _RPAREN, _COMMA, _COLON, _EOF = (
+    "word", "string", "tag", "field", "op", "(", ")", ",", ":", "end"
 )  # fmt: skip
 
 _OP_CHARS = frozenset("=!<>~&|^")
@@ -408,6 +470,8 @@ def _tokenize(text: str) -> list[_Token]:
             j = m.end()
             if m.group().casefold() == "tag" and j < n and text[j] in ":：":
                 tokens.append(_read_tag(text, i, j + 1))
+            elif m.group().casefold() == "field" and j < n and text[j] in ":：":
+                tokens.append(_read_field(text, i, j + 1))
             else:
                 tokens.append(_Token(_WORD, m.group(), i, j))
             i = tokens[-1].end
@@ -457,6 +521,22 @@ def _read_tag(text: str, start: int, i: int) -> _Token:
             j,
         )
     return _Token(_TAG, name, start, j, prefix)
+
+
+def _read_field(text: str, start: int, i: int) -> _Token:
+    """`field:` at start, the name at i: quoted or bare."""
+    if i < len(text) and text[i] in _QUOTES:
+        name, j = _read_string(text, i)
+    elif m := _BARE.match(text, i):
+        name, j = m.group(), m.end()
+    else:
+        raise ExprError(
+            "'field:' needs a field name right after the colon, e.g. field:城市 == 上海",
+            text,
+            start,
+            i - start,
+        )
+    return _Token(_FIELD, name, start, j)
 
 
 # --------------------------------------------------------------------------- parser
@@ -582,6 +662,8 @@ class _Parser:
         if tok.kind == _TAG:
             self.next()
             return Tag(tok.value, tok.prefix)
+        if tok.kind == _FIELD:
+            return self.parse_field()
         if tok.kind == _WORD and tok.key not in _KEYWORDS:
             return self.parse_word(tok)
         if tok.kind == _STRING and self.bare_tags:
@@ -619,6 +701,57 @@ class _Parser:
         if close:
             return f"did you mean {close[0] + ':' if close[0] == 'tag' else close[0]!r}?"
         return f"a tag is written tag:{_quote(word)}; fields are tier, " + ", ".join(self.fields)
+
+    def parse_field(self) -> Node:
+        field_tok = self.next()
+        name = profile_name(field_tok.value)
+        tok = self.peek()
+        if tok.kind == _OP and tok.value in _CMP:
+            self.next()
+            value = self.field_value(tok)
+            if tok.value in ("==", "!="):
+                return FieldTest(name, tok.value, (value.casefold(),))
+            if _number(value) is None:
+                raise self.error(
+                    f"{tok.value!r} compares numbers; {value!r} is not a number", self.tokens[self.i - 1]
+                )
+            return FieldTest(name, tok.value, (value,))
+        if self.is_kw(tok, frozenset({"in"})) or (
+            self.is_kw(tok, _NOT) and self.is_kw(self.peek(1), frozenset({"in"}))
+        ):
+            op = "in" if self.is_kw(self.next(), frozenset({"in"})) else "not in"
+            if op == "not in":
+                self.next()
+            return FieldTest(name, op, self.field_values())
+        if tok.kind in (_OP, _COLON):
+            hint = _OP_HINTS.get(tok.value)
+            hint = f"did you mean {hint!r}?" if hint in _CMP else "use ==, !=, <, <=, >, >=, in (...)"
+            raise self.error(f"unknown operator {tok.value!r} ({hint})", tok)
+        return FieldTest(name)
+
+    def field_value(self, after: _Token) -> str:
+        tok = self.next()
+        if tok.kind not in (_WORD, _STRING):
+            raise self.error(f"expected a value after {self.shown(after)}, got {self.shown(tok)}", tok)
+        return tok.value.strip()
+
+    def field_values(self) -> tuple[str, ...]:
+        open_tok = self.next()
+        if open_tok.kind != _LPAREN:
+            raise self.error(
+                f"expected '(' with the values, e.g. field:城市 in (上海, 杭州), got {self.shown(open_tok)}",
+                open_tok,
+            )
+        values = [self.field_value(open_tok).casefold()]
+        while True:
+            tok = self.next()
+            if tok.kind == _RPAREN:
+                return tuple(dict.fromkeys(values))
+            if tok.kind == _EOF:
+                raise self.error("this '(' is never closed", open_tok)
+            if tok.kind != _COMMA:
+                raise self.error(f"expected ',' or ')' in the value list, got {self.shown(tok)}", tok)
+            values.append(self.field_value(tok).casefold())
 
     def parse_tier(self) -> Node:
         tier_tok = self.next()

@@ -4,6 +4,11 @@ Built once per rule set. Keywords are found in one pass of a single regular expr
 (every position, longest keyword first; shorter keywords inside a found one count too),
 words with one segmentation, exact phrases with one set lookup; only regular expressions
 and excludes cost per rule.
+
+Keywords, words and excludes are compared `normalize.fold`ed (NFKC and any case: `ＶＩＰ`
+is `vip`); exact phrases by `normalize.phrase_key` (also without punctuation, emoji and
+spaces: `退订。` and `ＴＤ！` are `退订` and `TD`), and still as written, trimmed, any case.
+Regular expressions see the message as it was written.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.signals import segment
+from bot.signals.normalize import fold, folded_key, phrase_key
 from bot.signals.rules import Rule, Scope
 
 MATCH_CHARS = 1_000  # what the rules read of one message (a pasted essay costs no more)
@@ -45,15 +51,18 @@ class Matcher:
         self._exclude: dict[int, tuple[str, ...]] = {}
         for index, rule in enumerate(self.rules):
             for keyword in rule.match.keywords:
-                keyword_rules[keyword.casefold()].append(index)
+                keyword_rules[fold(keyword)].append(index)
             for word in rule.match.words:
-                word_rules[word.casefold()].append(index)
+                word_rules[fold(word)].append(index)
             for phrase in rule.match.exact:
-                exact_rules[phrase.strip().casefold()].append(index)
+                # by key, and as written (a phrase of only punctuation or emoji has no key)
+                for key in {phrase_key(phrase), phrase.strip().casefold()} - {""}:
+                    if index not in exact_rules[key]:
+                        exact_rules[key].append(index)
             if rule.match.regex:
                 self._regex.append((index, [re.compile(p, re.IGNORECASE) for p in rule.match.regex]))
             if rule.match.exclude:
-                self._exclude[index] = tuple(k.casefold() for k in rule.match.exclude)
+                self._exclude[index] = tuple(fold(k) for k in rule.match.exclude)
         self._keyword_rules = dict(keyword_rules)
         self._word_rules = dict(word_rules)
         self._exact_rules = dict(exact_rules)
@@ -72,7 +81,7 @@ class Matcher:
         """The rules this message matches, in file order, with what matched. Rules see the
         first `MATCH_CHARS` characters of a message: the cost per message stays bounded."""
         text = text[:MATCH_CHARS]
-        folded = text.casefold()
+        folded = fold(text)
         found: dict[int, str] = {}
         if self._keywords is not None:
             for keyword in {m.group(1) for m in self._keywords.finditer(folded)}:
@@ -80,11 +89,13 @@ class Matcher:
                     for index in self._keyword_rules[inner]:
                         found.setdefault(index, inner)
         if self._word_rules:
-            for word in segment.words(text):
+            for word in segment.words(folded):
                 for index in self._word_rules.get(word, ()):
                     found.setdefault(index, word)
-        for index in self._exact_rules.get(folded.strip(), ()):
-            found.setdefault(index, text.strip())
+        if self._exact_rules:
+            for key in (folded_key(folded), text.strip().casefold()):
+                for index in self._exact_rules.get(key, ()):
+                    found.setdefault(index, text.strip())
         for index, patterns in self._regex:
             if index not in found:
                 for pattern in patterns:

@@ -6,13 +6,14 @@ that orders put on: a tag a rule or an operator gave stays)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from bot.events import ContactEventKind, ContactEventRecorded
 from bot.signals import taglib
 from bot.signals.rules import PurchaseTags
 from bot.store.eventlog import EventLog
@@ -104,3 +105,42 @@ def refresh(
             session, log, contact_id, tag, source=SOURCE, now=now, evidence=why.evidence,
             evidence_ref=f"order:{why.order_id}",
         )  # fmt: skip
+
+
+# the events that name the order behind a contact's move: its own purchase, or the order
+# of someone it brought in (a referral converted)
+_ORDER_EVENTS = (
+    ContactEventKind.FIRST_PURCHASE,
+    ContactEventKind.PURCHASE,
+    ContactEventKind.REFERRAL_CONVERTED,
+)
+
+
+def tier_causes(
+    events: Sequence[ContactEventRecorded],
+    contact_ids: Iterable[int],
+    trigger: str,
+    orders: Mapping[int, str] | None = None,
+) -> dict[tuple[str, str | None], list[int]]:
+    """The contacts grouped by what moved them, each citing its own evidence: the latest
+    order of its own in this unit of work (`orders`: contact → the order it bought or had
+    refunded, else the latest purchase or referral event naming it) as `订单 A1001`; else
+    its own latest event (a message, an expired tag). Never another contact's: in one
+    import of many buyers each tier change cites the buyer's own order.
+
+    Returns {(trigger text, evidence ref): contact ids}."""
+    own: dict[int, str] = {}
+    latest: dict[int, str] = {}
+    for event in events:
+        if not event.ref:
+            continue
+        latest[event.contact_id] = event.ref
+        if event.kind in _ORDER_EVENTS:
+            own[event.contact_id] = event.ref
+    own.update(orders or {})
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for contact_id in contact_ids:
+        order = own.get(contact_id)
+        key = (f"{trigger} {order}", order) if order else (trigger, latest.get(contact_id))
+        groups.setdefault(key, []).append(contact_id)
+    return groups

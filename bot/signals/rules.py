@@ -65,10 +65,10 @@ class Match(_Model):
     """What a message must contain. Any listed matcher that hits is a match, unless an
     `exclude` keyword is in the message."""
 
-    keywords: WordList = Field(default_factory=list)  # substring, case-insensitive
+    keywords: WordList = Field(default_factory=list)  # substring; any case, full- or half-width
     words: WordList = Field(default_factory=list)  # whole words after jieba segmentation
     regex: WordList = Field(default_factory=list)  # Python regular expressions
-    exact: WordList = Field(default_factory=list)  # the whole message, trimmed, any case
+    exact: WordList = Field(default_factory=list)  # the whole message, normalised (bot/signals/normalize.py)
     exclude: WordList = Field(default_factory=list)  # veto keywords
 
     @field_validator("regex")
@@ -103,12 +103,19 @@ class Action(_Model):
     reply: str | None = Field(default=None, min_length=1)  # template name, e.g. reply_deals
     opt_out: bool = False
     opt_in: bool = False
+    # a profile field from what was said: `set_field: 生日` takes the regex's group named 生日
+    # (else its first group); `set_field: {城市: 上海}` writes a fixed value
+    set_field: str | dict[str, str] | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Action:
-        kinds = [self.add_tag, self.remove_tag, self.reply, self.opt_out or None, self.opt_in or None]
+        kinds = [
+            self.add_tag, self.remove_tag, self.reply, self.opt_out or None, self.opt_in or None, self.set_field
+        ]  # fmt: skip
         if sum(kind is not None for kind in kinds) != 1:
-            raise ValueError("an action is one of add_tag, remove_tag, reply, opt_out, opt_in")
+            raise ValueError("an action is one of add_tag, remove_tag, reply, opt_out, opt_in, set_field")
+        if isinstance(self.set_field, dict) and len(self.set_field) != 1:
+            raise ValueError("set_field with a fixed value is one field: {城市: 上海}")
         if self.expires is not None and self.add_tag is None:
             raise ValueError("expires goes with add_tag")
         if self.expires is not None and self.expires <= timedelta(0):
@@ -134,6 +141,33 @@ class Rule(_Model):
         if not _RULE_ID.match(value):
             raise ValueError("use 1-64 letters, digits, '_', '-' or 汉字")
         return value
+
+    @model_validator(mode="after")
+    def _field_source(self) -> Rule:
+        for action in self.actions:
+            if isinstance(action.set_field, str) and not self.match.regex:
+                raise ValueError(
+                    f"set_field: {action.set_field} takes its value from a regex group: add "
+                    f"match.regex with (?P<{action.set_field}>...), or give a fixed value {{{action.set_field}: ...}}"
+                )
+        return self
+
+    def field_value(self, action: Action, text: str) -> tuple[str, str] | None:
+        """(field name, raw value) a `set_field` action takes from `text`; None when no
+        pattern of the rule gives one."""
+        if isinstance(action.set_field, dict):
+            return next(iter(action.set_field.items()))
+        if action.set_field is None:
+            return None
+        for pattern in self.match.regex:
+            found = re.search(pattern, text, re.IGNORECASE)
+            if found is None:
+                continue
+            named = found.groupdict().get(action.set_field)
+            value = named if named is not None else (found.group(1) if found.re.groups else found.group(0))
+            if value:
+                return action.set_field, value
+        return None
 
     @model_validator(mode="after")
     def _scope(self) -> Rule:

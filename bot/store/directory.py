@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from bot.contact_fields import profile
 from bot.store.models import (
     Account,
     Contact,
@@ -43,20 +44,14 @@ def mark_online(session: Session, account_id: str, me: tuple[str, str] | None, n
     session.execute(update(Account).where(Account.id == account_id).values(**values))
 
 
-
-
 def contact_id_for(session: Session, account_id: str, wxid: str) -> int | None:
     return session.execute(
         select(Contact.id).where(Contact.account_id == account_id, Contact.wxid == wxid)
     ).scalar_one_or_none()
 
 
-
-
 def set_room_topic(session: Session, room_id: int, topic: str, now: datetime) -> None:
     session.execute(update(Room).where(Room.id == room_id).values(topic=topic, updated_at=now))
-
-
 
 
 def record_member_left(session: Session, room_id: int, member_wxid: str, now: datetime) -> None:
@@ -65,10 +60,6 @@ def record_member_left(session: Session, room_id: int, member_wxid: str, now: da
         .where(RoomMember.room_id == room_id, RoomMember.member_wxid == member_wxid)
         .values(left_at=now)
     )
-
-
-
-
 
 
 def mark_friend_added(session: Session, contact_id: int, now: datetime) -> None:
@@ -87,10 +78,6 @@ def ensure_tag(session: Session, name: str, category: str | None = None) -> int:
     return int(tag_id)
 
 
-
-
-
-
 @dataclass(frozen=True)
 class ContactRow:
     """A contact as the operator sees it in `sopbot contacts`."""
@@ -105,6 +92,7 @@ class ContactRow:
     is_friend: bool
     opted_out: bool
     last_message_at: datetime | None
+    profile: dict[str, str]  # 城市, 性别, 生日 and the operator's own fields, by name
 
 
 def list_contacts(session: Session, account_id: str | None = None) -> list[ContactRow]:
@@ -130,7 +118,7 @@ def list_contacts(session: Session, account_id: str | None = None) -> list[Conta
             is_friend=c.is_friend,
             opted_out=c.opted_out,
             last_message_at=c.last_message_at,
+            profile=profile(c.city, c.gender, c.birthday, c.custom_fields),
         )
         for c in contacts
     ]
-

@@ -63,7 +63,12 @@ class Contact(SQLModel, table=True):
     opted_out: bool = Field(default=False, description="Said 退订/TD: no marketing messages.")
     tier: str = Field(default="basic", max_length=32)
     tier_since: datetime | None = _ts()
-    birthday: str | None = Field(default=None, max_length=10, description="MM-DD or YYYY-MM-DD")
+    birthday: str | None = Field(
+        default=None, max_length=16, description="MM-DD, YYYY-MM-DD, or lunar 农历MM-DD (bot.birthdays)"
+    )
+    # 0007_contact_fields: the operator's own fields (会员卡号, 职业 …) by name; 城市/性别/生日
+    # have their columns
+    custom_fields: dict[str, str] | None = _json()
     first_seen_at: datetime | None = _ts()
     friend_added_at: datetime | None = _ts()
     last_message_at: datetime | None = _ts()
@@ -171,6 +176,24 @@ class ContactEvent(SQLModel, table=True):
     at: datetime | None = _ts()
     detail: str | None = None
     ref: str | None = Field(default=None, max_length=128)
+
+
+class PendingProfile(SQLModel, table=True):
+    """A row of `sopbot import-contacts` whose person is not a contact yet: applied to the
+    first contact that matches it when one appears (friend added, group join, sync)."""
+
+    __tablename__ = "pending_profiles"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str | None = Field(default=None, max_length=32)
+    wxid: str | None = Field(default=None, max_length=128, index=True, description="wxid or 微信号")
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    unionid: str | None = Field(default=None, max_length=64)
+    alias: str | None = Field(default=None, description="备注")
+    fields: dict[str, str] | None = _json()
+    tags: list[str] | None = _json()
+    source: str = Field(default="", description="file:line it came from")
+    created_at: datetime | None = _ts()
 
 
 class Order(SQLModel, table=True):

@@ -109,6 +109,29 @@ def check_tag_rules(settings: Settings) -> list[ConfigIssue]:
     return check_reply_templates(tags, renderer.exists, doc.file, doc)
 
 
+def check_column_mappings(settings: Settings) -> list[ConfigIssue]:
+    """sop/columns.yaml: the operator's column names for `import-orders` and
+    `import-contacts`, so a mistake shows before the next import, not during it."""
+    from bot.orders.columns import SCHEMA as ORDERS
+    from bot.people.columns import SCHEMA as CONTACTS
+    from bot.tables.mapfile import MAPPING_FILE, parse_mappings
+
+    path = settings.sop_path / MAPPING_FILE
+    if not path.exists():
+        return []
+    try:
+        doc = load_yaml(path)
+    except ConfigError as error:
+        return list(error.issues)
+    issues: list[ConfigIssue] = []
+    for schema in (ORDERS, CONTACTS):
+        try:
+            parse_mappings(doc, schema)
+        except ConfigError as error:
+            issues += [issue for issue in error.issues if issue not in issues]
+    return issues
+
+
 def check_all(settings: Settings, now: datetime) -> tuple[SopSet | None, list[ConfigIssue]]:
     """Everything `sopbot check` reports."""
     issues: list[ConfigIssue] = []
@@ -118,4 +141,5 @@ def check_all(settings: Settings, now: datetime) -> tuple[SopSet | None, list[Co
     except ConfigError as error:
         issues.extend(error.issues)
     issues.extend(check_tag_rules(settings))
+    issues.extend(check_column_mappings(settings))
     return sopset, issues

@@ -32,8 +32,9 @@ from bot.sop.authoring.triggers import trigger_for
 CATALOG_FILE = "catalog"
 GROUPS_FILE = "groups"
 DATES_FILE = "dates"
-# files in sop/ that belong to other features (the tagging feature's rules and tiers)
-FOREIGN_FILES = frozenset({"tags", "tiers", "rules", "orders", "referrals"})
+# files in sop/ that belong to other features (the tagging feature's rules and tiers, the
+# importers' column mapping)
+FOREIGN_FILES = frozenset({"tags", "tiers", "rules", "orders", "referrals", "columns"})
 RESERVED = frozenset({CATALOG_FILE, GROUPS_FILE, DATES_FILE}) | FOREIGN_FILES
 YAML_SUFFIXES = (".yaml", ".yml")
 

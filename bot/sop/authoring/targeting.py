@@ -52,7 +52,7 @@ def load_tiers(settings: Any = None) -> Tiers:
     operator's own levels), as the tagging feature computes tiers."""
     if settings is None:
         return Tiers()
-    from bot.signals.tiers import TierPolicy, preset_levels
+    from bot.signals.tier_policy import TierPolicy, preset_levels
 
     fewest = {
         level.id: min((max(r.min_orders, r.min_lifetime_orders) for r in level.when), default=0)

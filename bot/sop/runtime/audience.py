@@ -8,58 +8,29 @@ from it for every day it shows. Both go through `select_contacts` / `select_room
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
+from bot.birthdays import birthday_matches
+from bot.contact_fields import profile
 from bot.sop.authoring.groups import GroupTyping, any_matches
 from bot.sop.authoring.loader import AudienceLayer, Step
+from bot.sop.runtime.records import ContactRecord, Directory, LeftOut, RoomRecord
 from bot.store.models import Contact, ContactTag, Order, Room, Tag
 
+__all__ = [
+    "ContactRecord",
+    "Directory",
+    "LeftOut",
+    "RoomRecord",
+    "load_directory",
+    "select_contacts",
+    "step_miss",
+]
+
 PAID = "paid"
-
-
-@dataclass(frozen=True, slots=True)
-class ContactRecord:
-    id: int
-    account_id: str
-    wxid: str
-    name: str
-    alias: str | None
-    tier: str
-    tags: frozenset[str]
-    birthday: str | None
-    joined_at: datetime | None
-    total_spent_cents: int = 0
-    order_count: int = 0
-    last_order_at: datetime | None = None
-    last_order_cents: int = 0
-    last_order_items: tuple[str, ...] = ()
-
-    @property
-    def flags(self) -> dict[str, bool]:
-        """Yes/no fields of the tag expression language (the snapshot holds only friends
-        who can be reached)."""
-        return {"opted_out": False, "blocked": False, "is_friend": True, "has_ordered": self.order_count > 0}
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRecord:
-    id: int
-    account_id: str
-    room_wxid: str
-    topic: str
-    group_type: str | None
-    member_count: int
-    tags: frozenset[str]
-
-
-@dataclass
-class Directory:
-    contacts: list[ContactRecord]
-    rooms: list[RoomRecord]
 
 
 def load_directory(
@@ -70,9 +41,12 @@ def load_directory(
     contact_ids: Iterable[int] | None = None,
     with_contacts: bool = True,
     with_rooms: bool = True,
+    left_out: bool = False,
 ) -> Directory:
     """Everyone an SOP may reach: friends who have not blocked us or opted out, and live
-    groups. `contact_ids` limits the snapshot (a lifecycle sweep needs a few people)."""
+    groups. `contact_ids` limits the snapshot (a lifecycle sweep needs a few people);
+    `left_out` also loads the friends who blocked us or opted out, apart, so a run can
+    say whom it left out."""
     wanted_accounts = list(accounts) if accounts is not None else None
     wanted_ids = list(contact_ids) if contact_ids is not None else None
     query = select(
@@ -84,7 +58,14 @@ def load_directory(
         Contact.tier,
         Contact.birthday,
         func.coalesce(Contact.friend_added_at, Contact.first_seen_at),
-    ).where(Contact.is_friend.is_(True), Contact.blocked.is_(False), Contact.opted_out.is_(False))
+        Contact.blocked,
+        Contact.opted_out,
+        Contact.city,
+        Contact.gender,
+        Contact.custom_fields,
+    ).where(Contact.is_friend.is_(True))
+    if not left_out:
+        query = query.where(Contact.blocked.is_(False), Contact.opted_out.is_(False))
     if wanted_accounts is not None:
         query = query.where(Contact.account_id.in_(wanted_accounts))
     if wanted_ids is not None:
@@ -93,8 +74,24 @@ def load_directory(
     ids = {row[0] for row in rows} if wanted_ids is not None else None
     tags = _tags(session, ids) if rows else {}
     orders = _orders(session, ids) if rows else {}
-    contacts = [
-        ContactRecord(
+    contacts: list[ContactRecord] = []
+    unreachable: list[tuple[ContactRecord, LeftOut]] = []
+    for (
+        cid,
+        account,
+        wxid,
+        name,
+        alias,
+        tier,
+        birthday,
+        joined,
+        blocked,
+        opted_out,
+        city,
+        gender,
+        own,
+    ) in rows:
+        record = ContactRecord(
             cid,
             account,
             wxid,
@@ -105,9 +102,14 @@ def load_directory(
             birthday,
             joined,
             *orders.get(cid, (0, 0, None, 0, ())),
+            profile=profile(city, gender, birthday, own),
         )
-        for cid, account, wxid, name, alias, tier, birthday, joined in rows
-    ]
+        if blocked:  # the delivery worker's order: blocked before opted out
+            unreachable.append((record, LeftOut.BLOCKED))
+        elif opted_out:
+            unreachable.append((record, LeftOut.OPTED_OUT))
+        else:
+            contacts.append(record)
     rooms: list[RoomRecord] = []
     if with_rooms:
         room_query = select(Room).where(Room.dissolved.is_(False))
@@ -126,7 +128,7 @@ def load_directory(
                     frozenset(rule.tags) if rule else frozenset(),
                 )
             )
-    return Directory(contacts, rooms)
+    return Directory(contacts, rooms, unreachable)
 
 
 def _tags(session: Session, ids: set[int] | None) -> dict[int, frozenset[str]]:
@@ -200,20 +202,6 @@ def room_miss(layer: AudienceLayer, room: RoomRecord) -> str | None:
     if layer.exclude_groups and any_matches(layer.exclude_groups, room.topic):
         return "the group name matches exclude_groups"
     return None
-
-
-def birthday_matches(birthday: str | None, day: date) -> bool:
-    """`MM-DD` or `YYYY-MM-DD` falls on `day`; 02-29 is kept on 02-28 in common years."""
-    if not birthday:
-        return False
-    month_day = birthday[-5:]
-    if month_day == "02-29" and not _leap(day.year):
-        month_day = "02-28"
-    return month_day == f"{day:%m-%d}"
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def select_contacts(directory: Directory, step: Step, day: date | None = None) -> list[ContactRecord]:

@@ -2,7 +2,9 @@
 
     contact   name, alias, display_name, tier, tier_name, tags, days_since_joined,
               last_order (date, days_ago, amount, products) or none, total_spent, order_count,
-              birthday                                          (none for a group)
+              birthday (as stored: 05-20, 农历08-15), birthday_text (农历八月十五), city,
+              gender, fields (every profile field by name; a missing one is "")
+                                                                (none for a group)
     group     name, type, tags, member_count                    (none for a contact)
     today     date, year, month, day, weekday, weekday_name, is_working_day, holiday,
               festival, festivals, next_festival (name, date, days), days_to_next_festival
@@ -19,12 +21,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from bot.birthdays import describe as describe_birthday
 from bot.calendar import Calendar
 from bot.config.units import WEEKDAY_CN, WEEKDAYS
 from bot.sop.authoring.catalog import CatalogFile, CatalogView
 from bot.sop.authoring.loader import Sop, Step
 from bot.sop.authoring.targeting import Tiers
-from bot.sop.runtime.audience import ContactRecord, RoomRecord
+from bot.sop.runtime.records import ContactRecord, RoomRecord
 
 _WEEKDAY_NAMES = {number: name for name, number in WEEKDAYS.items()}
 
@@ -43,6 +46,10 @@ CONTEXT_SCHEMA: dict[str, frozenset[str] | None] = {
             "total_spent",
             "order_count",
             "birthday",
+            "birthday_text",
+            "city",
+            "gender",
+            "fields",
         }
     ),
     "group": frozenset({"name", "type", "tags", "member_count"}),
@@ -143,7 +150,19 @@ def contact_context(contact: ContactRecord, tiers: Tiers, day: date, tz: Any) ->
         "total_spent": _yuan(contact.total_spent_cents),
         "order_count": contact.order_count,
         "birthday": contact.birthday or "",
+        "birthday_text": describe_birthday(contact.birthday),
+        "city": contact.profile.get("城市", ""),
+        "gender": contact.profile.get("性别", ""),
+        "fields": ProfileFields(contact.profile),
     }
+
+
+class ProfileFields(dict[str, str]):
+    """`contact.fields.会员卡号`: a field this contact lacks is empty text, not an error (fields
+    come from imports and differ from one contact to the next)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def group_context(room: RoomRecord) -> dict[str, Any]:
@@ -209,6 +228,7 @@ def sample_contact(tier: str, now: datetime, orders: int = 3) -> ContactRecord:
         tier=tier,
         tags=frozenset({"活动喜好型", "新品关注型"}),
         birthday="03-08",
+        profile={"城市": "上海", "性别": "女", "生日": "03-08", "会员卡号": "VIP0042"},
         joined_at=now - timedelta(days=42),
         total_spent_cents=42_900 * orders,
         order_count=orders,

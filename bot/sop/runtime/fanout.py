@@ -18,8 +18,17 @@ from bot.policies import Origin
 from bot.render import PreparedTemplate, RenderError
 from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.authoring.triggers import weekday_template
-from bot.sop.runtime.audience import ContactRecord, Directory, RoomRecord, select_contacts, select_rooms
+from bot.sop.runtime.audience import (
+    ContactRecord,
+    Directory,
+    LeftOut,
+    RoomRecord,
+    select_contacts,
+    select_rooms,
+    step_miss,
+)
 from bot.sop.runtime.context import ContextFactory
+from bot.sop.runtime.ledger import left_out_note
 
 log = logging.getLogger("bot.sop")
 
@@ -42,6 +51,7 @@ class Fanout:
     failures: list[str] = field(default_factory=list)
     by_variant: Counter[str] = field(default_factory=Counter)
     rendered: int = 0  # messages rendered, including those absorbed from other chunks
+    left_out: Counter[LeftOut] = field(default_factory=Counter)  # of the whole occurrence
 
     def absorb(self, chunk: Fanout) -> None:
         """Count a chunk's results (its messages are already planned)."""
@@ -121,10 +131,30 @@ def recipients_for(
     return select_contacts(directory, step, at.astimezone(sop.tz).date())
 
 
+def left_out(
+    directory: Directory, step: Step, at: datetime, sop: Sop, contact_ids: Iterable[int] | None = None
+) -> Counter[LeftOut]:
+    """The friends the step would reach if they had not opted out or blocked us, by reason
+    (from a directory loaded with `left_out=True`; `contact_ids` limits it)."""
+    if step.to == "groups":
+        return Counter()
+    wanted = set(contact_ids) if contact_ids is not None else None
+    day = at.astimezone(sop.tz).date()
+    return Counter(
+        reason
+        for contact, reason in directory.left_out
+        if (wanted is None or contact.id in wanted) and step_miss(step, contact, day) is None
+    )
+
+
 def summary(fanout: Fanout, inserted: int, extra: str | None = None) -> str | None:
+    """The ledger's note on an occurrence: `extra`, whom it left out and why (read back by
+    `ledger.read_left_out`), what could not be rendered, what was planned before."""
     notes = []
     if extra:
         notes.append(extra)
+    if note := left_out_note(fanout.left_out):
+        notes.append(note)
     if fanout.failures:
         shown = "; ".join(fanout.failures[:3])
         more = f" (+{len(fanout.failures) - 3} more)" if len(fanout.failures) > 3 else ""

@@ -4,6 +4,10 @@ an occurrence is decided once, whichever daemon or restart gets there first."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -11,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from bot.sop.authoring.loader import Sop, Step
+from bot.sop.runtime.audience import LeftOut
 from bot.store.models import SopRun
 from bot.store.upsert import insert_for
 
@@ -173,3 +178,72 @@ def last_occurrence(session: Session, sop: Sop, step: Step) -> datetime | None:
         return datetime.strptime(latest, "%Y-%m-%dT%H:%M").replace(tzinfo=sop.tz)
     except ValueError:
         return None
+
+
+# -------------------------------------------------------------------------- left out
+
+# in a run's detail: "left out 3: 2 opted out, 1 blocked" (the one place that writes and
+# reads it; the ledger has no column of its own for it)
+_LEFT_OUT = re.compile(r"left out \d+: ((?:\d+ [a-z ]+?)(?:, \d+ [a-z ]+?)*)(?=;|$)")
+_COUNT = re.compile(r"(\d+) ([a-z ]+)")
+
+
+def left_out_note(counts: Mapping[LeftOut, int]) -> str | None:
+    """How many contacts an occurrence left out and why, for its detail; None for nobody."""
+    counts = {reason: n for reason, n in counts.items() if n}
+    if not counts:
+        return None
+    reasons = ", ".join(f"{counts[reason]} {reason.value}" for reason in LeftOut if reason in counts)
+    return f"left out {sum(counts.values())}: {reasons}"
+
+
+def read_left_out(detail: str | None) -> Counter[LeftOut]:
+    """The counts `left_out_note` wrote into a run's detail (empty when there are none)."""
+    found: Counter[LeftOut] = Counter()
+    notes = _LEFT_OUT.findall(detail or "")
+    if notes:
+        known = {reason.value: reason for reason in LeftOut}
+        for number, label in _COUNT.findall(notes[-1]):
+            if label in known:
+                found[known[label]] += int(number)
+    return found
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """What the runs decided in a period planned and whom they left out."""
+
+    runs: int
+    planned: int
+    left_out: Counter[LeftOut]
+    leaving_out: list[SopRun]  # the newest runs that left someone out
+
+
+def run_totals(
+    session: Session, since: datetime | None, sop_id: str | None = None, newest: int = 5
+) -> RunTotals:
+    """Runs decided since a moment (ever, for None), of one SOP if given: how many, the
+    messages they planned, the contacts they left out by reason, and the `newest` runs
+    that left someone out."""
+    where = []
+    if since is not None:
+        where.append(SopRun.decided_at >= since)
+    if sop_id is not None:
+        where.append(SopRun.sop_id == sop_id)
+    runs, planned = session.execute(
+        select(func.count(), func.coalesce(func.sum(SopRun.planned), 0)).select_from(SopRun).where(*where)
+    ).one()
+    leaving = session.execute(
+        select(SopRun)
+        .where(*where, SopRun.detail.contains("left out ", autoescape=True))
+        .order_by(SopRun.decided_at.desc(), SopRun.id.desc())
+    ).scalars()
+    left_out: Counter[LeftOut] = Counter()
+    newest_runs = []
+    for run in leaving:
+        counts = read_left_out(run.detail)
+        if counts:
+            left_out.update(counts)
+            if len(newest_runs) < newest:
+                newest_runs.append(run)
+    return RunTotals(int(runs), int(planned), left_out, newest_runs)

@@ -26,6 +26,7 @@ from bot.sop.runtime.fanout import (
     Fanout,
     build_fanout,
     event_occurrence,
+    left_out,
     occurrence_key,
     recipients_for,
     summary,
@@ -261,11 +262,12 @@ def plan_occurrence(
     occurrence = occurrence_key(at, sop)
     with database.session(read_only=True) as session:
         directory = load_directory(
-            session, sopset.groups, with_contacts=step.to == "contacts", with_rooms=step.to == "groups"
-        )
+            session, sopset.groups, with_contacts=step.to == "contacts", with_rooms=step.to == "groups",
+            left_out=True,
+        )  # fmt: skip
     recipients = list(recipients_for(directory, step, at, sop))
     not_before = at if decision == RunDecision.RAN else now
-    total = Fanout()
+    total = Fanout(left_out=left_out(directory, step, at, sop))
     inserted = 0
     for start in range(0, len(recipients), PLAN_CHUNK):
         if planner.stopping is not None and planner.stopping.is_set():
@@ -407,7 +409,9 @@ def run_lifecycle_step(
                     )
         if runnable:
             people = sorted({item.contact_id for item, _, _ in runnable})
-            directory = load_directory(session, sopset.groups, contact_ids=people, with_rooms=False)
+            directory = load_directory(
+                session, sopset.groups, contact_ids=people, with_rooms=False, left_out=True
+            )
             reachable = {c.id: c for c in select_contacts(directory, step)}
             for item, decision, detail in runnable:
                 occurrence = event_occurrence(item.event_id)
@@ -415,7 +419,9 @@ def run_lifecycle_step(
                     continue
                 contact = reachable.get(item.contact_id)
                 if contact is None:
-                    note = "contact is not in the audience (or not a reachable friend)"
+                    why = left_out(directory, step, item.due, sop, [item.contact_id])
+                    note = summary(Fanout(left_out=why), 0, detail) if why else None
+                    note = note or "contact is not in the audience (or not a reachable friend)"
                     finish(session, sop.id, step.id, occurrence, 0, note, now)
                     results.append(RunResult(sop.id, step.id, occurrence, decision, 0, note))
                     continue

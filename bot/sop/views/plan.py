@@ -1,6 +1,7 @@
 """`sopbot plan`: what would go out, per day, SOP step, tier and group, with recipient
 counts. Occurrences come from the same triggers the daemon schedules and recipients from
-the same selection it fans out to."""
+the same selection it fans out to. Each day is headed by its 班/休 status, marked `(估)`
+when no official schedule decided it (see `bot.calendar`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session
 
+from bot.calendar import Calendar
+from bot.config.units import WEEKDAY_CN
 from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.authoring.triggers import fire_times, weekday_template
 from bot.sop.runtime.audience import ContactRecord, Directory
@@ -102,3 +105,58 @@ def _lifecycle(
         PlanEntry(at, sop, step, template, _count(sopset, list(people)), lifecycle=True)
         for at, people in sorted(by_time.items())
     ]
+
+
+ESTIMATE_MARK = "(估)"
+
+
+def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
+    """The plan as `sopbot plan` prints it: a header per day, a line per occurrence, and a
+    legend line first when a day's 班/休 is estimated."""
+    lines: list[str] = []
+    current: date | None = None
+    estimated: set[int] = set()
+    for entry in entries:
+        if entry.day != current:
+            current = entry.day
+            lines.append(day_header(sopset.calendar, current))
+            if not sopset.calendar.day_info(current).official:
+                estimated.add(current.year)
+        counts = ", ".join(f"{label} {n}" for label, n in entry.counts.items())
+        who = f"{entry.total}" + (f": {counts}" if counts else "")
+        mark = " (lifecycle)" if entry.lifecycle else ""
+        lines.append(
+            f"  {entry.at:%H:%M}  {entry.sop.id}/{entry.step.id}  {entry.step.spec.name or entry.sop.spec.name}"
+            f"  [{entry.template}]{mark}  → {who}"
+        )
+    if not entries:
+        lines.append("nothing scheduled in this period")
+    if estimated:
+        lines.insert(0, estimate_legend(sopset.calendar, sorted(estimated)))
+    return lines
+
+
+def day_header(calendar: Calendar, day: date) -> str:
+    """`2027-10-04 周一 休(国庆节 补假)(估) · festivals`: 班/休, the holiday or 调休, and
+    `(估)` when the day is estimated from the statutory rule."""
+    info = calendar.day_info(day)
+    status = "班" if info.is_working_day else "休"
+    if info.holiday_name:
+        status += f"({info.holiday_name}{' 补假' if info.is_makeup_day_off else ''})"
+    elif info.is_makeup_workday:
+        status += f"(调休补班 {info.makeup_for})"
+    if not info.official:
+        status += ESTIMATE_MARK
+    festivals = "、".join(f.name for f in calendar.festivals_on(day))
+    return f"{day.isoformat()} {WEEKDAY_CN[day.weekday()]} {status}" + (
+        f" · {festivals}" if festivals else ""
+    )
+
+
+def estimate_legend(calendar: Calendar, years: list[int]) -> str:
+    """The line explaining `(估)` for the estimated years shown."""
+    parts = [f"{year} ({'、'.join(calendar.estimated_holidays(year))})" for year in years]
+    return (
+        f"# {ESTIMATE_MARK} = estimated 班/休 (statutory days off with 补假, no 调休): no official "
+        f"schedule yet for {', '.join(parts)}; enter the State Council notice in sop/dates.yaml"
+    )

@@ -1,0 +1,1 @@
+"""Contact profiles brought in from other systems: `sopbot import-contacts`."""
