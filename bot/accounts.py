@@ -18,10 +18,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from bot import leases
 from bot.config.settings import AccountSettings
 from bot.flow import Services, account_pipeline
+from bot.orders.model import OrderIn
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import directory as d
 from bot.wechat.factory import build_transport
 from bot.wechat.sandbox import SandboxTransport
+from bot.wechat.sandbox.shop import SOURCE as SHOP_SOURCE
+from bot.wechat.sandbox.shop import SandboxShop
 from bot.wechat.transport import Transport
 
 log = logging.getLogger("bot.accounts")
@@ -97,10 +100,17 @@ class Accounts:
             await self.services.delivery.add_account(runtime)
         if self.autoplay and context.settings.sandbox.autoplay and isinstance(transport, SandboxTransport):
             interval = context.settings.sandbox.event_interval
+            shop = SandboxShop(account.id, self._sandbox_orders)  # the customers buy there
             context.supervisor.spawn(
-                f"sandbox-autoplay-{account.id}", lambda: transport.autoplay(interval),
+                f"sandbox-autoplay-{account.id}", lambda: transport.autoplay(interval, shop=shop),
                 doing="playing the sandbox's simulated customers",
             )  # fmt: skip
+
+    async def _sandbox_orders(self, orders: list[OrderIn]) -> None:
+        """The sandbox shop's orders reach sopbot as a shop's webhook orders would."""
+        engine = self.services.signals.engine
+        report = await asyncio.to_thread(engine.ingest_orders, orders, source=SHOP_SOURCE)
+        self.context.publish(report.events)
 
     # -- keeping the leases ----------------------------------------------------------------
 

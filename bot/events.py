@@ -9,7 +9,8 @@ from enum import StrEnum
 
 
 class ContactEventKind(StrEnum):
-    FRIEND_ADDED = "friend_added"
+    FRIEND_ADDED = "friend_added"  # detail: the source (AddSource)
+    FRIEND_DELETED = "friend_deleted"  # detail: how it was detected (DeletionSeen); 删粉
     JOINED_GROUP = "joined_group"
     LEFT_GROUP = "left_group"
     FIRST_PURCHASE = "first_purchase"
@@ -21,6 +22,24 @@ class ContactEventKind(StrEnum):
     OPTED_IN = "opted_in"
     FIELD_SET = "field_set"  # detail: 生日=05-20 (a tag rule's set_field, or an import)
     REFERRAL_CONVERTED = "referral_converted"  # on the referrer; ref: the buyer's order
+
+
+class AddSource(StrEnum):
+    """How a contact became a friend (the `detail` of FRIEND_ADDED)."""
+
+    REQUEST = "request"  # their friend request, accepted
+    REFERRAL = "referral"  # their friend request carried a referral code
+    GROUP = "group"  # met in a group first, then added
+    IMPORT = "import"  # brought in by an import
+    SYNC = "sync"  # already a friend at the first contact-list sync
+
+
+class DeletionSeen(StrEnum):
+    """How a deletion (删粉) was detected (the `detail` of FRIEND_DELETED)."""
+
+    SEND_REFUSED = "send_refused"  # a send answered "not a friend"
+    SYNC_MISSING = "sync_missing"  # gone from the contact list at a sync
+    TRANSPORT = "transport"  # the transport's own event
 
 
 # The `ref` of events kept in the history that lifecycle steps do not follow: where a contact

@@ -21,6 +21,8 @@ from bot.events import ContactEventRecorded
 from bot.friendship import FriendshipPolicy
 from bot.pipeline import AccountPipeline, Step, io, unit
 from bot.recorder import Recorder
+from bot.results.digest import DigestService
+from bot.results.service import RollupService
 from bot.runtime import BotContext, Service
 from bot.signals.engine import SignalEngine
 from bot.signals.mirror import TagMirror
@@ -31,6 +33,7 @@ from bot.webhook.service import WebhookService
 from bot.wechat.transport import Transport
 from bot.wechat.types import (
     FriendAdded,
+    FriendRemoved,
     FriendRequest,
     LoggedIn,
     LoggedOut,
@@ -53,6 +56,8 @@ class Services:
     upkeep: SignalsUpkeep
     webhook: WebhookService
     policy: TierPolicy
+    results: RollupService
+    digest: DigestService
 
     @classmethod
     def build(cls, context: BotContext) -> Services:
@@ -66,10 +71,12 @@ class Services:
             upkeep=SignalsUpkeep(context, engine),
             webhook=WebhookService(context, engine),
             policy=engine.policy,
+            results=RollupService(context),
+            digest=DigestService(context),
         )
 
     def in_start_order(self) -> list[Service]:
-        return [self.delivery, self.sop, self.upkeep, self.webhook]
+        return [self.delivery, self.sop, self.upkeep, self.webhook, self.results, self.digest]
 
 
 def inbound_steps(
@@ -97,6 +104,7 @@ def inbound_steps(
             unit("recorder", recorder.friend_added),  # FRIEND_ADDED
             unit("signals", signals.friend_added),  # referral code in the greeting, earlier orders
         ),
+        FriendRemoved: (unit("recorder", recorder.friend_removed),),  # FRIEND_DELETED (删粉)
         RoomJoined: (
             unit("recorder", recorder.room_join),  # members, JOINED_GROUP
             unit("signals", signals.room_join),  # the inviter's referrals
@@ -124,8 +132,9 @@ def account_pipeline(
 ) -> AccountPipeline:
     settings = context.settings
     recorder = Recorder(
-        context.database, transport, context.clock, services.policy, stopping=context.stopping
-    )
+        context.database, transport, context.clock, services.policy, stopping=context.stopping,
+        referrer=services.signals.engine.referrer_in,  # a new friend's source: referral
+    )  # fmt: skip
     friendship = FriendshipPolicy(transport, auto_accept=settings.friendship.auto_accept)
     mirror = (
         TagMirror(transport, context.database, context.clock, services.policy)

@@ -172,13 +172,21 @@ CASES = [
         id="event-unknown-tier",
     ),
     pytest.param(
-        {"sop/a.yaml": GOOD_STEP + "event: friend_deleted\n"},
+        {"sop/a.yaml": GOOD_STEP + "event: friend_blocked\n"},
         [
-            "sop/a.yaml:7: event.kind: Input should be 'friend_added', 'joined_group', 'left_group', "
-            "'first_purchase', 'purchase', 'tier_changed', 'tag_added', 'tag_removed', 'opted_out', "
-            "'opted_in', 'field_set' or 'referral_converted' (got 'friend_deleted')"
+            "sop/a.yaml:7: event.kind: Input should be 'friend_added', 'friend_deleted', 'joined_group', "
+            "'left_group', 'first_purchase', 'purchase', 'tier_changed', 'tag_added', 'tag_removed', "
+            "'opted_out', 'opted_in', 'field_set' or 'referral_converted' (got 'friend_blocked')"
         ],
         id="unknown-event",
+    ),
+    pytest.param(
+        {"sop/a.yaml": GOOD_STEP + "event: friend_deleted\n"},
+        [
+            "sop/a.yaml:7: event.kind: friend_deleted cannot start a lifecycle step: a contact who "
+            "deleted the account cannot be sent to"
+        ],
+        id="deleted-event",
     ),
     pytest.param(
         {"sop/a.yaml": "id: a\nname: x\nsteps:\n  - id: s\n    daily: '10:00'\n     template: hello\n"},

@@ -49,7 +49,9 @@ def test_a_friend_request_is_accepted_and_the_new_friend_recorded(testbot: TestB
     assert newcomer.is_friend and newcomer.tier == "basic"
     with testbot.database.session(read_only=True) as s:
         events = s.execute(select(ContactEvent).where(ContactEvent.contact_id == newcomer.id)).scalars().all()
-        assert [(e.kind, e.detail) for e in events] == [("friend_added", "小红书上看到你们家的面霜")]
+        assert [(e.kind, e.detail, e.ref) for e in events] == [
+            ("friend_added", "request", "hello:小红书上看到你们家的面霜")  # the source; the greeting
+        ]
 
 
 def test_a_room_join_remembers_who_invited_whom(testbot: TestBot) -> None:

@@ -16,6 +16,7 @@ from bot.cli import (
     orders_cmd,
     outbox_cmd,
     people_cmd,
+    report_cmd,
     sop_cmds,
     status_cmd,
 )
@@ -44,6 +45,7 @@ app.command("outbox")(outbox_cmd.outbox)
 app.command("pause")(outbox_cmd.pause)
 app.command("resume")(outbox_cmd.resume)
 app.command("status")(status_cmd.status)
+app.command("report")(report_cmd.report)
 
 
 @app.callback()

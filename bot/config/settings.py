@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +34,7 @@ from pydantic_settings import (
 
 from bot.config.errors import ConfigError, ConfigIssue, describe_error, display_path, format_loc
 from bot.config.toml_lines import key_lines, line_of
+from bot.config.units import parse_duration
 
 ENV_PREFIX = "SOPBOT_"
 DEFAULT_SETTINGS_FILE = "settings.toml"
@@ -237,6 +246,79 @@ class SopSettings(_Section):
     )
 
 
+class ResultsSettings(_Section):
+    """How `sopbot report` counts and attributes (docs/metrics.md): the attribution windows
+    are durations such as '24h', '7d', '30m'."""
+
+    reply_window: str = Field(
+        default="24h", description="A message this soon after an SOP message is a reply to it."
+    )
+    order_window: str = Field(
+        default="7d", description="An order this soon after a marketing message is attributed to it."
+    )
+    deletion_window: str = Field(
+        default="24h", description="A deletion this soon after a message is blamed on it (short)."
+    )
+    deletion_window_long: str = Field(default="7d", description="The same, the long window.")
+    service_minutes: int = Field(
+        default=30, ge=1, le=1440, description="Minutes a 1:1 question may wait for its answer."
+    )
+    top_tags: int = Field(default=10, ge=1, le=200, description="Tags shown in the tag distribution.")
+    rollup_interval: float = Field(
+        default=60.0, ge=1, le=86400, description="Seconds between two rollup updates in the daemon."
+    )
+    digest: Literal["off", "daily", "weekly"] = Field(
+        default="off", description="数据订阅: send the admins yesterday's (or last week's) figures in WeChat."
+    )
+    digest_at: str = Field(default="09:00", description="Local time the digest goes out (weekly: Mondays).")
+
+    @field_validator("digest_at")
+    @classmethod
+    def _check_digest_at(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError(f"{value!r} is not a time of day like 09:00")
+        return value.strip()
+
+    @field_validator("reply_window", "order_window", "deletion_window", "deletion_window_long")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        window = parse_duration(value)
+        if window.total_seconds() <= 0:
+            raise ValueError(f"{value!r} must be longer than 0")
+        if window.days > 90:
+            raise ValueError(f"{value!r} is longer than 90 days")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _short_before_long(self) -> ResultsSettings:
+        if self.deletion > self.deletion_long:
+            raise ValueError(
+                f"deletion_window {self.deletion_window} is longer than "
+                f"deletion_window_long {self.deletion_window_long}"
+            )
+        return self
+
+    @property
+    def reply(self) -> timedelta:
+        return parse_duration(self.reply_window)
+
+    @property
+    def order(self) -> timedelta:
+        return parse_duration(self.order_window)
+
+    @property
+    def deletion(self) -> timedelta:
+        return parse_duration(self.deletion_window)
+
+    @property
+    def deletion_long(self) -> timedelta:
+        return parse_duration(self.deletion_window_long)
+
+    @property
+    def service(self) -> timedelta:
+        return timedelta(minutes=self.service_minutes)
+
+
 def _default_accounts() -> list[AccountSettings]:
     return [AccountSettings(id="main", name="演示账号", transport="sandbox")]
 
@@ -265,6 +347,7 @@ class Settings(BaseSettings):
     sop: SopSettings = Field(default_factory=SopSettings)
     tiers: TierSettings = Field(default_factory=TierSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
 
     # Where the file was read from; relative paths are resolved against its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -38,8 +38,11 @@ from bot.delivery.outbox import OutboxState
 from bot.delivery.pacing import DAY, Pace, Pacer
 from bot.delivery.payload import from_json, summary
 from bot.delivery.policy import Rules
+from bot.events import ContactEventRecorded, DeletionSeen
 from bot.policies import Guarantee, Origin
 from bot.runtime import AccountRuntime, BotContext
+from bot.store import friendships
+from bot.store.eventlog import EventLog
 from bot.store.models import Contact, DeliveryPause, Room
 from bot.wechat.transport import (
     DeliveryUncertainError,
@@ -354,7 +357,9 @@ class DeliveryWorker:
                 )  # fmt: skip
                 raise _Stop("account paused (risk control)") from None
             except RecipientGoneError as error:
-                await self._record(lane, f"outbox {row.id} skipped", self._gone(row, str(error)))
+                deleted: list[ContactEventRecorded] = []
+                if await self._record(lane, f"outbox {row.id} skipped", self._gone(row, str(error), deleted)):
+                    self.context.publish(deleted)
                 log.info("outbox %d skipped: %s", row.id, error)
                 return "skipped"
             except DeliveryUncertainError as error:
@@ -430,14 +435,22 @@ class DeliveryWorker:
 
         return write
 
-    def _gone(self, row: Claimed, reason: str) -> Write:
+    def _gone(self, row: Claimed, reason: str, deleted: list[ContactEventRecorded]) -> Write:
+        """WeChat refused the send: the room is gone, or the contact deleted (or blocked) the
+        account. A friend's deletion is recorded once (FRIEND_DELETED, `send_refused`); the
+        events go to `deleted`, to be published once written."""
         now = self.context.clock.now()
 
         def write(session: Session) -> None:
+            deleted.clear()  # a write kept while the database was away runs again later
             if row.room_id is not None:
                 session.execute(update(Room).where(Room.id == row.room_id).values(dissolved=True))
             elif row.contact_id is not None:
+                events = EventLog(session)
+                friendships.unfriend(session, events, [row.contact_id], DeletionSeen.SEND_REFUSED, now)
+                events.flush()
                 session.execute(update(Contact).where(Contact.id == row.contact_id).values(blocked=True))
+                deleted.extend(events.events)
             ledger.set_state(session, [row.id], OutboxState.SKIPPED, reason, now)
 
         return write

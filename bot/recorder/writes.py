@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlmodel import Session
 
 from bot.store.models import Contact, InboundMessage, Room, RoomMember
-from bot.store.upsert import insert_new, upsert
+from bot.store.upsert import insert_for, insert_new, upsert
 from bot.wechat.types import ContactInfo, Message, RoomInfo
 
 
@@ -19,7 +20,9 @@ def upsert_contact(
     session: Session, account_id: str, info: ContactInfo, now: datetime, *, first_tier: str = "basic"
 ) -> int:
     """Store what the transport says about a person; returns our contact id. A new contact
-    starts on `first_tier` (the ladder's first level)."""
+    starts on `first_tier` (the ladder's first level). A view that says "friend" makes a
+    known contact a friend, except one who deleted the account (`blocked`): only a new
+    friendship (`bot.store.friendships.befriend`) undoes a deletion."""
     values = {
         "account_id": account_id,
         "wxid": info.wxid,
@@ -37,13 +40,50 @@ def upsert_contact(
     refreshed = ["name", "updated_at"] + [
         column for column in ("alias", "weixin", "phone", "gender", "city") if values[column] is not None
     ]
-    if info.is_friend:
-        refreshed.append("is_friend")  # a group member view never downgrades a friend
-    contact_id = upsert(
-        session, Contact, values, conflict=["account_id", "wxid"], update=refreshed, returning=Contact.id
-    )
-    assert contact_id is not None
+    table: Any = Contact.__table__
+    statement = insert_for(session, table).values(**values)
+    changes: dict[str, Any] = {name: statement.excluded[name] for name in refreshed}
+    if info.is_friend:  # a group member view never downgrades a friend
+        changes["is_friend"] = case((table.c.blocked, table.c.is_friend), else_=statement.excluded.is_friend)
+    statement = statement.on_conflict_do_update(index_elements=["account_id", "wxid"], set_=changes)
+    contact_id = session.execute(statement.returning(table.c.id)).scalar_one()
     return int(contact_id)
+
+
+@dataclass(frozen=True)
+class FriendState:
+    """A contact as it was before an event changed it."""
+
+    contact_id: int
+    is_friend: bool
+    blocked: bool  # deleted or blocked the account
+
+    @property
+    def friend(self) -> bool:
+        return self.is_friend and not self.blocked
+
+
+def friend_state(session: Session, account_id: str, wxid: str) -> FriendState | None:
+    row = session.execute(
+        select(Contact.id, Contact.is_friend, Contact.blocked).where(
+            Contact.account_id == account_id, Contact.wxid == wxid
+        )
+    ).first()
+    return FriendState(int(row[0]), bool(row[1]), bool(row[2])) if row is not None else None
+
+
+def met_in_a_group(session: Session, account_id: str, contact_id: int, wxid: str) -> bool:
+    """Whether the contact was ever seen as a member of one of the account's groups."""
+    found = session.execute(
+        select(RoomMember.room_id)
+        .join(Room, Room.id == RoomMember.room_id)
+        .where(
+            Room.account_id == account_id,
+            or_(RoomMember.contact_id == contact_id, RoomMember.member_wxid == wxid),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def upsert_room(session: Session, account_id: str, room: RoomInfo, now: datetime) -> int:
@@ -139,15 +179,26 @@ class Known:
 
     ids: dict[str, int]  # wxid → contact id
     fields: dict[str, tuple[object, ...]]  # wxid → (name, alias, weixin, phone, gender, city, is_friend)
+    blocked: set[str]  # wxids of contacts who deleted or blocked the account
+
+    def is_friend(self, wxid: str) -> bool:
+        known = self.fields.get(wxid)
+        return known is not None and bool(known[-1])
 
 
 def known_contacts(session: Session, account_id: str) -> Known:
     rows = session.execute(
-        select(Contact.wxid, Contact.id, *(getattr(Contact, f) for f in _REFRESHED), Contact.is_friend).where(
-            Contact.account_id == account_id
-        )
+        select(
+            Contact.wxid,
+            Contact.id,
+            *(getattr(Contact, f) for f in _REFRESHED),
+            Contact.is_friend,
+            Contact.blocked,
+        ).where(Contact.account_id == account_id)
     ).all()
-    return Known({r[0]: int(r[1]) for r in rows}, {r[0]: tuple(r[2:]) for r in rows})
+    return Known(
+        {r[0]: int(r[1]) for r in rows}, {r[0]: tuple(r[2:-1]) for r in rows}, {r[0] for r in rows if r[-1]}
+    )
 
 
 def sync_contacts(
@@ -158,11 +209,15 @@ def sync_contacts(
     now: datetime,
     *,
     first_tier: str,
+    friends: bool = True,
 ) -> list[int]:
     """Store a chunk of a contact sync with a few statements instead of one per person:
     new people inserted, changed ones updated (with the same rules as `upsert_contact`: a
-    missing field keeps what was known, a group member view never downgrades a friend),
-    unchanged ones left alone. Updates `known`; returns the contact ids in order."""
+    missing field keeps what was known, a group member view never downgrades a friend, a
+    contact who deleted the account stays deleted), unchanged ones left alone. `friends`:
+    the chunk is the account's own contact list, whose `is_friend` counts; a room's member
+    view (False) leaves friendship as it is (a new member is stored as no friend). Updates
+    `known`; returns the contact ids in order."""
     fresh: list[dict[str, object]] = []
     changed: list[dict[str, object]] = []
     for info in people:
@@ -171,7 +226,7 @@ def sync_contacts(
             fresh.append({
                 "account_id": account_id, "wxid": info.wxid, "name": info.name, "alias": info.alias,
                 "weixin": info.weixin, "phone": info.phone, "gender": info.gender, "city": info.city,
-                "is_friend": info.is_friend, "blocked": False, "opted_out": False, "tier": first_tier,
+                "is_friend": info.is_friend and friends, "blocked": False, "opted_out": False, "tier": first_tier,
                 "first_seen_at": now, "updated_at": now,
             })  # fmt: skip
             continue
@@ -180,7 +235,8 @@ def sync_contacts(
             new if new is not None or field == "name" else old
             for field, new, old in zip(_REFRESHED, reported, before[:-1], strict=True)
         ]
-        after = (*kept, bool(before[-1]) or info.is_friend)
+        befriended = friends and info.is_friend and info.wxid not in known.blocked
+        after = (*kept, bool(before[-1]) or befriended)
         if after != before:
             known.fields[info.wxid] = after
             columns = dict(zip((*_REFRESHED, "is_friend"), after, strict=True))
@@ -202,7 +258,20 @@ def sync_contacts(
         statement = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
-            .values(**{f: bindparam(f) for f in (*_REFRESHED, "is_friend")}, updated_at=bindparam("b_now"))
+            .values(
+                **{f: bindparam(f) for f in _REFRESHED},
+                # a deletion seen meanwhile (a refused send) is not undone by this sync
+                is_friend=case((table.c.blocked, table.c.is_friend), else_=bindparam("is_friend")),
+                updated_at=bindparam("b_now"),
+            )
         )
         session.execute(statement, changed, execution_options={"synchronize_session": False})
     return [known.ids[info.wxid] for info in people]
+
+
+def friend_ids(session: Session, account_id: str) -> dict[str, int]:
+    """The account's friends: wxid → contact id."""
+    rows = session.execute(
+        select(Contact.wxid, Contact.id).where(Contact.account_id == account_id, Contact.is_friend.is_(True))
+    )
+    return {str(wxid): int(contact_id) for wxid, contact_id in rows}

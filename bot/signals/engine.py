@@ -273,11 +273,9 @@ class SignalEngine:
             if contact_id is None:
                 return []
             touched = [contact_id]
-            code = referrals.find_code(self.tags.referrals.code_pattern, hello) if hello else None
-            referrer = (
-                referrals.resolve_referrer(session, code, self.tags.referrals.code_pattern) if code else None
-            )
-            if referrer is not None:
+            found = self._referral_in(session, hello)
+            if found is not None:
+                referrer, code = found
                 referrals.record(
                     session, referrer, f"wxid:{wxid}", via="code", now=self.clock.now(), referred_id=contact_id,
                     ref=f"code:{code}",
@@ -287,6 +285,18 @@ class SignalEngine:
             imported_profiles.link_pending(session, events, [contact_id], self.clock.now())
             self._settle(session, events, touched, "新好友")
         return events.events
+
+    def referrer_in(self, session: Session, hello: str) -> int | None:
+        """The contact whose referral code a greeting carries (None: no code, or nobody's);
+        the recorder's test for a new friend's source `referral`."""
+        found = self._referral_in(session, hello)
+        return found[0] if found is not None else None
+
+    def _referral_in(self, session: Session, hello: str) -> tuple[int, str] | None:
+        pattern = self.tags.referrals.code_pattern
+        code = referrals.find_code(pattern, hello) if hello else None
+        referrer = referrals.resolve_referrer(session, code, pattern) if code else None
+        return (referrer, code) if referrer is not None and code is not None else None
 
     def on_room_join(
         self, account_id: str, room_topic: str, invitee_wxids: Sequence[str], inviter_wxid: str | None

@@ -6,7 +6,7 @@ Schema changes go through Alembic migrations in `bot/store/migrations/`, never t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, text
@@ -404,3 +404,80 @@ class WechatIdentity(SQLModel, table=True):
     matched_by: str = Field(default="new", max_length=16)  # new | weixin | alias | name_avatar
     first_seen_at: datetime | None = _ts()
     last_seen_at: datetime | None = _ts()
+
+
+# -- results (0008_rollups) ------------------------------------------------------------
+# Derived from the tables above by `bot.results.rollups`, and rebuildable from them at any
+# time (`sopbot report --rebuild`): nothing here is the only copy of a fact.
+
+# a group's messages by time (replies to the group's SOP messages), and whether a member
+# spoke in it in a period (one index-only probe per member)
+Index("ix_inbound_room_time", InboundMessage.room_id, InboundMessage.sent_at)
+Index(
+    "ix_inbound_room_contact_time", InboundMessage.room_id, InboundMessage.contact_id, InboundMessage.sent_at
+)
+# who was sent a marketing message in a period: one index-only probe per contact
+Index(
+    "ix_outbox_contact_category_sent",
+    OutboxMessage.contact_id,
+    OutboxMessage.state,
+    OutboxMessage.category,
+    OutboxMessage.sent_at,
+)
+
+
+class DailyRollup(SQLModel, table=True):
+    """A counter per account, local day, metric and key (a source, an SOP step, a tag …);
+    see `bot.results.rollups` for the metrics."""
+
+    __tablename__ = "daily_rollups"
+
+    account_id: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    metric: str = Field(primary_key=True, max_length=32)
+    key: str = Field(default="", primary_key=True, max_length=255)
+    value: int = Field(default=0, sa_type=BigInteger)
+
+
+class RollupMark(SQLModel, table=True):
+    """How far the rollups have read a source table: the last row id (or time) counted."""
+
+    __tablename__ = "rollup_marks"
+
+    source: str = Field(primary_key=True, max_length=32)
+    last_id: int = Field(default=0, sa_type=BigInteger)
+    last_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class RollupPending(SQLModel, table=True):
+    """A row the rollups saw but could not count yet: an outbox row not settled, or an id a
+    concurrent transaction may still commit (PostgreSQL hands out ids before the commit)."""
+
+    __tablename__ = "rollup_pending"
+
+    source: str = Field(primary_key=True, max_length=32)
+    row_id: int = Field(primary_key=True, sa_type=BigInteger)
+    since: datetime | None = _ts()
+
+
+class OrderTouch(SQLModel, table=True):
+    """An order of a known contact with the marketing messages it is attributed to: the
+    latest (last touch) and the earliest (first touch) within the order window before it."""
+
+    __tablename__ = "order_touches"
+    __table_args__ = (Index("ix_order_touches_account_day", "account_id", "day"),)
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(max_length=32)
+    contact_id: int = Field(index=True)
+    day: date
+    ordered_at: datetime | None = _ts()
+    amount_cents: int = Field(default=0, sa_type=BigInteger)
+    paid: bool = Field(default=True)
+    last_sop: str | None = Field(default=None, max_length=64)
+    last_step: str | None = Field(default=None, max_length=64)
+    last_sent_at: datetime | None = _ts()
+    first_sop: str | None = Field(default=None, max_length=64)
+    first_step: str | None = Field(default=None, max_length=64)
+    first_sent_at: datetime | None = _ts()

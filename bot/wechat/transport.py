@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     account_id: str
     name: str
+    # "tags": WeChat contact tags can be set; "contact_list": `contacts()` is the account's
+    # whole contact list, kept across restarts, so a friend missing from it deleted the account
     capabilities: frozenset[str]
     online: bool
 

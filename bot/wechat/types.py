@@ -104,6 +104,17 @@ class FriendAdded:
 
 
 @dataclass(frozen=True)
+class FriendRemoved:
+    """The contact deleted the account (删粉), as the transport saw it. Only transports
+    that learn of it say so (the sandbox); wechaty has no such event, and sopbot also finds
+    deletions when a send is refused and at a contact sync."""
+
+    account_id: str
+    contact: ContactInfo
+    at: datetime
+
+
+@dataclass(frozen=True)
 class RoomJoined:
     account_id: str
     room: RoomInfo
@@ -146,6 +157,7 @@ Event = (
     | MessageReceived
     | FriendRequest
     | FriendAdded
+    | FriendRemoved
     | RoomJoined
     | RoomLeft
     | RoomTopicChanged

@@ -86,7 +86,7 @@ class WechatyTransport:
     """One WeChat account behind a puppet-service gateway."""
 
     name = "wechaty"
-    capabilities = frozenset({"tags"})
+    capabilities = frozenset({"tags", "contact_list"})
 
     def __init__(
         self,

@@ -323,6 +323,9 @@ class _SopChecker:
 
     def event(self, doc: YamlDocument, event: EventSpec, loc: Loc) -> EventSpec:
         """The event with its tier resolved to the id that tier_changed events carry."""
+        if event.kind == ContactEventKind.FRIEND_DELETED:
+            reason = "friend_deleted cannot start a lifecycle step: a contact who deleted the account cannot be sent to"
+            self.issues.at(doc, (*loc, "kind"), reason)
         if event.kind == ContactEventKind.TIER_CHANGED and event.to is not None:
             tier = _tier(event.to, self.tiers, doc, (*loc, "to"), self.issues)
             return event.model_copy(update={"to": tier or event.to})

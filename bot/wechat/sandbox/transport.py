@@ -1,8 +1,13 @@
 """The sandbox transport: an in-process WeChat that behaves like the real one at the
 boundary (same events, same errors) and records everything the bot sends.
 
-Tests drive it directly (`say`, `request_friend`, `invite`, …) and read `sent`; the
-daemon lets it `autoplay` a stream of realistic events from the demo population.
+Tests drive it directly (`say`, `request_friend`, `invite`, `unfriend`, …) and read `sent`;
+the daemon lets it `autoplay` a stream of realistic events from the demo population, whose
+people also react to what the bot sends them (`bot.wechat.sandbox.customers`) and buy in
+the sandbox shop (`bot.wechat.sandbox.shop`).
+
+Unlike wechaty, the sandbox reports some deletions (删粉) as an event, `FriendRemoved`; a
+deleted contact's sends are refused and the contact list shows them as no friend.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.clock import Clock, SystemClock
-from bot.wechat.sandbox.population import BOT_ME, NEWCOMERS, PERSONAS, ROOMS
+from bot.wechat.sandbox.customers import Customers
+from bot.wechat.sandbox.population import BOT_ME, PERSONAS, ROOMS
+from bot.wechat.sandbox.shop import SandboxShop
 from bot.wechat.transport import (
     EventHandler,
     RecipientGoneError,
@@ -31,6 +38,7 @@ from bot.wechat.types import (
     Content,
     Event,
     FriendAdded,
+    FriendRemoved,
     FriendRequest,
     LoggedIn,
     LoggedOut,
@@ -84,13 +92,13 @@ class SandboxTransport:
         self.blocked: set[str] = set()
         self._handler: EventHandler | None = None
         self._contacts: dict[str, ContactInfo] = {}
-        self._lines: dict[str, tuple[str, ...]] = {}
         self._rooms: dict[str, RoomInfo] = {}
         self._requests: dict[str, tuple[ContactInfo, str]] = {}
         self._failures: list[TransportError] = []
         self._ids = itertools.count(1)
-        self._newcomers = list(NEWCOMERS)
         self.online = False
+        if journal is not None:  # its friendships outlive the process: a missing friend is gone
+            self.capabilities = frozenset({"tags", "contact_list"})
         # The journal plays WeChat's server side: it outlives a crash of the bot process,
         # so after a restart the sandbox can say for sure whether a message went out.
         self.journal = journal
@@ -98,6 +106,7 @@ class SandboxTransport:
         self._journal_refs: set[str] = set()
         self._journal_file: TextIO | None = None
         self._journal_read = 0  # bytes of the journal already loaded
+        self._friendships: dict[str, tuple[str, bool]] = {}  # wxid → (name, friend), journalled
         self._load_journal()
         for number in range(1, extra_contacts + 1):
             contact = ContactInfo(wxid=f"wxid_demo_{number:06d}", name=f"测试客户{number:06d}")
@@ -105,9 +114,16 @@ class SandboxTransport:
         if populate:
             for persona in PERSONAS:
                 self._contacts[persona.contact.wxid] = persona.contact
-                self._lines[persona.contact.wxid] = persona.lines
             for room in ROOMS:
                 self._rooms[room.room_wxid] = room
+        self.customers = Customers(self, seed, populate=populate)
+        # WeChat's server side remembers who became a friend and who deleted the account
+        for wxid, (name, friend) in self._friendships.items():
+            contact = self._contacts.get(wxid) or ContactInfo(wxid=wxid, name=name)
+            self._contacts[wxid] = replace(contact, is_friend=friend)
+            if not friend:
+                self.blocked.add(wxid)
+                self.customers.left(wxid)
 
     # -- the Transport protocol --------------------------------------------------------
 
@@ -142,13 +158,19 @@ class SandboxTransport:
         self.sent.append(record)
         if ref is not None:
             self._journal_refs.add(ref)
-        if self.journal is not None:
-            if self._journal_file is None:
-                self.journal.parent.mkdir(parents=True, exist_ok=True)
-                self._journal_file = self.journal.open("a", encoding="utf-8", buffering=1)
-            entry = {"ref": ref, "to": target.wxid, "room": target.is_room, "at": record.at.isoformat()}
-            self._journal_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._journal_write(
+            {"ref": ref, "to": target.wxid, "room": target.is_room, "at": record.at.isoformat()}
+        )
+        self.customers.heard(record)  # the recipient may answer, buy, or leave, a little later
         return SendReceipt(record.msg_id)
+
+    def _journal_write(self, entry: dict[str, object]) -> None:
+        if self.journal is None:
+            return
+        if self._journal_file is None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            self._journal_file = self.journal.open("a", encoding="utf-8", buffering=1)
+        self._journal_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     async def was_sent(self, ref: str) -> bool | None:
         if ref not in self._journal_refs:
@@ -166,8 +188,13 @@ class SandboxTransport:
         complete = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
         self._journal_read += len(complete)
         for line in complete.decode("utf-8").splitlines():
-            if line.strip() and (ref := json.loads(line).get("ref")):
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            if ref := entry.get("ref"):
                 self._journal_refs.add(ref)
+            elif wxid := entry.get("friend"):
+                self._friendships[wxid] = (str(entry.get("name") or wxid), bool(entry.get("is_friend")))
 
     async def contacts(self) -> Sequence[ContactInfo]:
         return list(self._contacts.values())
@@ -183,7 +210,14 @@ class SandboxTransport:
         contact, hello = self._requests.pop(request_id)
         contact = replace(contact, is_friend=True)
         self._contacts[contact.wxid] = contact
+        self.blocked.discard(contact.wxid)
+        self._journal_friendship(contact)
+        self.customers.befriended(contact.wxid)
         await self._emit(FriendAdded(self.account_id, contact, hello))
+
+    def _journal_friendship(self, contact: ContactInfo) -> None:
+        entry = {"friend": contact.wxid, "name": contact.name, "is_friend": contact.is_friend}
+        self._journal_write(entry | {"at": self.clock.now().isoformat()})
 
     async def add_tag(self, wxid: str, tag: str) -> None:
         contact = self._contact(wxid)
@@ -260,35 +294,55 @@ class SandboxTransport:
         who = self._contact(changer) if changer else None
         await self._emit(RoomTopicChanged(self.account_id, self._rooms[room_wxid], room.topic, topic, who))
 
+    async def unfriend(self, wxid: str, *, tell: bool = True) -> None:
+        """`wxid` deletes the account (删粉): sends to them are refused from now on and the
+        contact list shows them as no friend. With `tell` the sandbox reports it
+        (`FriendRemoved`), as a transport that learns of deletions would; without, sopbot
+        finds out by itself (a refused send, the next contact sync)."""
+        contact = replace(self._contact(wxid), is_friend=False)
+        self._contacts[wxid] = contact
+        self.blocked.add(wxid)
+        self._journal_friendship(contact)
+        self.customers.left(wxid)
+        log.info("sandbox: %s deleted the account%s", contact.name, "" if tell else " (silently)")
+        if tell:
+            await self._emit(FriendRemoved(self.account_id, contact, self.clock.now()))
+
     def add_contact(self, contact: ContactInfo) -> None:
         self._contacts[contact.wxid] = contact
 
     def add_room(self, room: RoomInfo) -> None:
         self._rooms[room.room_wxid] = room
 
-    async def autoplay(self, interval: float) -> None:
-        """Produce a believable stream of events until cancelled."""
+    def knows(self, wxid: str) -> bool:
+        return wxid in self._contacts
+
+    def room(self, room_wxid: str) -> RoomInfo | None:
+        return self._rooms.get(room_wxid)
+
+    def rooms_known(self) -> list[RoomInfo]:
+        return list(self._rooms.values())
+
+    def rooms_of(self, wxid: str) -> list[str]:
+        return [r.room_wxid for r in self._rooms.values() if wxid in r.member_wxids]
+
+    async def autoplay(self, interval: float, *, shop: SandboxShop | None = None) -> None:
+        """Produce a believable stream of events until cancelled: every `interval` seconds
+        or so, what the customers had coming (answers, orders, deletions) and one new thing.
+        With a `shop`, customers buy there."""
+        if shop is not None:
+            self.customers.shop = shop
         while True:
             await asyncio.sleep(interval * self.random.uniform(0.5, 1.5))
             if self.online:
-                await self._random_event()
+                await self.tick()
+
+    async def tick(self) -> None:
+        """One step of the simulated customers (what `autoplay` does each time)."""
+        await self.customers.tick()
 
     async def _random_event(self) -> None:
-        roll = self.random.random()
-        if roll < 0.10 and self._newcomers:
-            wxid, name, hello = self._newcomers.pop(0)
-            await self.request_friend(wxid, name, hello)
-        elif roll < 0.16 and self._newcomers:
-            wxid, name, _ = self._newcomers.pop(0)
-            room = self.random.choice(list(self._rooms.values()))
-            inviter = self.random.choice([m for m in room.member_wxids if m != self.me.wxid])
-            await self.invite(room.room_wxid, [ContactInfo(wxid, name, is_friend=False)], inviter)
-        else:
-            wxid = self.random.choice(list(self._lines))
-            text = self.random.choice(self._lines[wxid])
-            rooms = [r for r in self._rooms.values() if wxid in r.member_wxids]
-            room = self.random.choice(rooms).room_wxid if rooms and self.random.random() < 0.4 else None
-            await self.say(wxid, text, room=room)
+        await self.customers.random_event()
 
     # -- internals ---------------------------------------------------------------------
 
