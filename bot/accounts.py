@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from bot import leases
 from bot.config.settings import AccountSettings
 from bot.flow import Services, account_pipeline
+from bot.monitor.metrics import LEASE_CHANGES
 from bot.orders.model import OrderIn
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import directory as d
@@ -52,6 +53,9 @@ class Accounts:
     async def start_all(self) -> None:
         for account in self.context.settings.accounts:
             await asyncio.to_thread(self._ensure_account, account)
+            if not self.context.settings.may_run(account.id):
+                log.info("account %s is left to other daemons (run_accounts)", account.id)
+                continue
             await self._try(account)
 
     async def _try(self, account: AccountSettings) -> bool:
@@ -68,6 +72,7 @@ class Accounts:
             self.standby[account.id] = account
             return False
         self.standby.pop(account.id, None)
+        LEASE_CHANGES.labels(account.id, "taken_over" if lease.other is not None else "acquired").inc()
         if lease.other is not None:
             log.warning(
                 "account %s: taking over from %s, which is gone", account.id, lease.other.describe(tz)
@@ -130,6 +135,7 @@ class Accounts:
                     log.error(
                         "account %s: its lease was taken over by another daemon; stopping it here", account_id
                     )
+                    LEASE_CHANGES.labels(account_id, "lost").inc()
                     account = self.context.accounts[account_id].settings
                     await self._stop(account_id)
                     self.standby[account_id] = account
@@ -197,3 +203,5 @@ class Accounts:
     def _release(self, account_ids: list[str]) -> None:
         with self.context.database.session() as session:
             leases.release(session, account_ids, self.context.instance_id)
+        for account_id in account_ids:
+            LEASE_CHANGES.labels(account_id, "released").inc()

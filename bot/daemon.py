@@ -61,6 +61,7 @@ class Daemon:
         self.accounts: dict[str, AccountRuntime] = self.context.accounts
         self.services = Services.build(self.context)
         self.account_set = Accounts(self.context, self.services, transports=transports, autoplay=autoplay)
+        self.services.monitor.started = lambda: self.account_set.started
         self._stopping = asyncio.Event()
         self.exit_code = 0
 

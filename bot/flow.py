@@ -19,6 +19,7 @@ from bot.delivery.admin import AdminCommands
 from bot.delivery.worker import DeliveryWorker
 from bot.events import ContactEventRecorded
 from bot.friendship import FriendshipPolicy
+from bot.monitor.service import MonitorService
 from bot.pipeline import AccountPipeline, Step, io, unit
 from bot.recorder import Recorder
 from bot.results.digest import DigestService
@@ -58,6 +59,7 @@ class Services:
     policy: TierPolicy
     results: RollupService
     digest: DigestService
+    monitor: MonitorService
 
     @classmethod
     def build(cls, context: BotContext) -> Services:
@@ -73,10 +75,11 @@ class Services:
             policy=engine.policy,
             results=RollupService(context),
             digest=DigestService(context),
+            monitor=MonitorService(context),
         )
 
     def in_start_order(self) -> list[Service]:
-        return [self.delivery, self.sop, self.upkeep, self.webhook, self.results, self.digest]
+        return [self.delivery, self.sop, self.upkeep, self.webhook, self.results, self.digest, self.monitor]
 
 
 def inbound_steps(

@@ -219,6 +219,10 @@ class TestBot:
 
 
 def make_settings(folder: Path, text: str = "") -> Settings:
+    """Settings from `text`; the testbot's daemons serve no /metrics unless `text` asks (many
+    run one after another, some beside a `sopbot run` that has the port)."""
+    if "[monitor]" not in text:
+        text = text.rstrip("\n") + "\n\n[monitor]\nenabled = false\n"
     return load_settings(write_project(folder, text))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 
@@ -64,3 +65,24 @@ def test_a_clean_stop_releases_the_lease(database: Database) -> None:
     with database.session() as session:
         leases.release(session, ["main"], "daemon-a")
     assert _take(database, "daemon-b", NOW) is None
+
+
+def test_a_daemon_runs_only_the_accounts_it_may_and_leaves_the_others_free(tmp_path: Path) -> None:
+    """`run_accounts` splits the accounts between daemons sharing a database: the others are
+    neither started nor leased nor waited for as a standby."""
+    from bot.clock import FrozenClock
+    from tests.support import T0, TestBot, make_settings, sqlite_database
+
+    settings = make_settings(
+        tmp_path,
+        'run_accounts = ["main"]\n[[accounts]]\nid = "main"\n[[accounts]]\nid = "shop2"\n',
+    )
+    with sqlite_database(tmp_path) as database:
+        bot = TestBot(settings, database, FrozenClock(T0)).start()
+        try:
+            with database.session(read_only=True) as session:
+                held = leases.holders(session)
+            assert set(held) == {"main"}
+            assert set(bot.daemon.accounts) == {"main"} and bot.daemon.account_set.standby == {}
+        finally:
+            bot.close()

@@ -112,3 +112,16 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("SOPBOT_LOG_LEVEL", "CHATTY")
     found = issues_of(path)
     assert found[0].startswith("environment SOPBOT_LOG_LEVEL: log_level: Input should be")
+
+
+def test_run_accounts_from_the_file_or_one_machines_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_project(tmp_path, '[[accounts]]\nid = "a"\n[[accounts]]\nid = "b"\n')
+    assert load_settings(path).may_run("b")  # empty: every account
+    monkeypatch.setenv("SOPBOT_RUN_ACCOUNTS", '["a"]')
+    settings = load_settings(path)
+    assert settings.run_accounts == ["a"] and settings.may_run("a") and not settings.may_run("b")
+    monkeypatch.setenv("SOPBOT_RUN_ACCOUNTS", '["a", "c"]')
+    with pytest.raises(ConfigError, match="run_accounts: c: no such account"):
+        load_settings(path)

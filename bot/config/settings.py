@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -246,6 +247,14 @@ class SopSettings(_Section):
     )
 
 
+class MonitorSettings(_Section):
+    """`/healthz`, `/livez` and `/metrics` of the running daemon (docs/deploy.md)."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="Loopback by default: the pages have no login.")
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
 class ResultsSettings(_Section):
     """How `sopbot report` counts and attributes (docs/metrics.md): the attribution windows
     are durations such as '24h', '7d', '30m'."""
@@ -341,6 +350,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     accounts: list[AccountSettings] = Field(default_factory=_default_accounts, min_length=1)
+    run_accounts: list[str] = Field(
+        default_factory=list,
+        description="The accounts this daemon may run (empty: all); daemons sharing a database split them.",
+    )
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     friendship: FriendshipSettings = Field(default_factory=FriendshipSettings)
@@ -348,6 +361,7 @@ class Settings(BaseSettings):
     tiers: TierSettings = Field(default_factory=TierSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     results: ResultsSettings = Field(default_factory=ResultsSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     # Where the file was read from; relative paths are resolved against its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -382,6 +396,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"account id {account.id!r} is used twice")
             seen.add(account.id)
         return value
+
+    @field_validator("run_accounts")
+    @classmethod
+    def _known_run_accounts(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        known = [a.id for a in info.data.get("accounts", [])]
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: no such account in [[accounts]] ({', '.join(known)})")
+        return value
+
+    def may_run(self, account_id: str) -> bool:
+        return not self.run_accounts or account_id in self.run_accounts
 
     @property
     def tz(self) -> ZoneInfo:

@@ -39,6 +39,7 @@ from bot.delivery.pacing import DAY, Pace, Pacer
 from bot.delivery.payload import from_json, summary
 from bot.delivery.policy import Rules
 from bot.events import ContactEventRecorded, DeletionSeen
+from bot.monitor.metrics import PACER_WAITS
 from bot.policies import Guarantee, Origin
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import friendships
@@ -281,6 +282,7 @@ class DeliveryWorker:
         if allowance == 0:
             result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
             result.paced = True
+            PACER_WAITS.labels(account_id).inc()
             return result
         claim = await asyncio.to_thread(self._claim, account_id, now, min(allowance, IN_FLIGHT), origins)
         result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
