@@ -13,7 +13,9 @@ import asyncio
 import logging
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
 
 from bot import leases
 from bot.config.settings import AccountSettings
@@ -22,6 +24,7 @@ from bot.monitor.metrics import LEASE_CHANGES
 from bot.orders.model import OrderIn
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import directory as d
+from bot.store.models import Account
 from bot.wechat.factory import build_transport
 from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.sandbox.shop import SOURCE as SHOP_SOURCE
@@ -103,6 +106,7 @@ class Accounts:
             raise
         if self.started:
             await self.services.delivery.add_account(runtime)
+        await asyncio.to_thread(self._record_online)
         if self.autoplay and context.settings.sandbox.autoplay and isinstance(transport, SandboxTransport):
             interval = context.settings.sandbox.event_interval
             shop = SandboxShop(account.id, self._sandbox_orders)  # the customers buy there
@@ -120,11 +124,13 @@ class Accounts:
     # -- keeping the leases ----------------------------------------------------------------
 
     async def keep(self) -> None:
-        """Renew the held leases and try the standby accounts, every third of a lease."""
+        """Renew the held leases and try the standby accounts, every third of a lease; say
+        in the database whether each held account is online (for `sopbot status`)."""
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
                 held = await asyncio.to_thread(self._renew, list(self.context.accounts))
+                await asyncio.to_thread(self._record_online)
             except (OperationalError, DBAPIError) as error:
                 log.warning(
                     "could not renew the account leases (%s); sending stops before they run out", error
@@ -200,8 +206,25 @@ class Accounts:
         except Exception as error:
             log.warning("could not release the account leases (%s); they run out by themselves", error)
 
+    def _record_online(self) -> None:
+        """Each held account's connection state in `accounts.status`, written on change."""
+        states = {
+            account_id: "online" if getattr(runtime.transport, "online", False) else "offline"
+            for account_id, runtime in list(self.context.accounts.items())
+        }
+        with self.context.database.session() as session:
+            _set_status(session, states)
+
     def _release(self, account_ids: list[str]) -> None:
         with self.context.database.session() as session:
             leases.release(session, account_ids, self.context.instance_id)
+            _set_status(session, dict.fromkeys(account_ids, "offline"))
         for account_id in account_ids:
             LEASE_CHANGES.labels(account_id, "released").inc()
+
+
+def _set_status(session: Session, states: dict[str, str]) -> None:
+    for account_id, state in states.items():
+        session.execute(
+            update(Account).where(Account.id == account_id, Account.status != state).values(status=state)
+        )

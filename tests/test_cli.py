@@ -71,7 +71,7 @@ def test_run_logs_in_stores_contacts_shows_events_and_stops_cleanly(tmp_path: Pa
     assert "sopbot stopped" in rest
     assert running.returncode == 0, running.stderr
     assert running.stdout.startswith("main: run by daemon "), running.stdout
-    assert f"pid {process.pid}" in running.stdout and "; sending;" in running.stdout, running.stdout
+    assert f"pid {process.pid}" in running.stdout and "; online; sending;" in running.stdout, running.stdout
     stopped = sopbot(tmp_path, "status").stdout
     assert stopped.startswith("main: not running (no daemon holds it); sending;"), stopped  # released at stop
     assert sum("no WeChat token configured" in line for line in lines) == 1

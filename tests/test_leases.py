@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot import leases
 from bot.store import Database
@@ -86,3 +86,30 @@ def test_a_daemon_runs_only_the_accounts_it_may_and_leaves_the_others_free(tmp_p
             assert set(bot.daemon.accounts) == {"main"} and bot.daemon.account_set.standby == {}
         finally:
             bot.close()
+
+
+def test_the_next_holders_pace_counts_a_send_cut_off_by_a_kill(tmp_path: Path) -> None:
+    """After a hand-over the new holder's pacer starts from the database: sent rows, and a
+    row the dead daemon left `sending` (it may have gone out) at its last write."""
+    from bot.clock import FrozenClock
+    from bot.delivery.ledger import recent_sends
+    from bot.delivery.pacing import Pace, Pacer
+    from bot.store.models import OutboxMessage
+    from tests.support import T0, TestBot, make_settings, plan, sqlite_database
+
+    with sqlite_database(tmp_path) as database:
+        bot = TestBot(make_settings(tmp_path), database, FrozenClock(T0)).start()
+        try:
+            ids = [bot.contact(w).id for w in ("wxid_wang_fang", "wxid_li_na")]
+        finally:
+            bot.close()
+        plan(database, ids)
+        with database.session() as session:
+            rows = session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars().all()
+            rows[0].state, rows[0].sent_at = "sent", T0 - timedelta(seconds=20)
+            rows[1].state, rows[1].updated_at = "sending", T0 - timedelta(seconds=2)  # the kill
+        with database.session(read_only=True) as session:
+            history = recent_sends(session, "main", T0 - timedelta(days=1))
+        assert sorted(history) == [T0 - timedelta(seconds=20), T0 - timedelta(seconds=2)]
+        pacer = Pacer(Pace(min_interval=8, jitter=0, hourly_cap=100, daily_cap=800), history=history)
+        assert pacer.next_allowed(T0) == T0 + timedelta(seconds=6)  # 8 s after the cut-off send

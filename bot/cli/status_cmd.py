@@ -1,5 +1,5 @@
 """`sopbot status` – every account: which daemon runs it and until when its lease holds,
-paused or not, queue depth and the last send. Read from the database, so it works from any
+online or not (as that daemon last wrote), paused or not, queue depth and the last send. Read from the database, so it works from any
 machine that shares it."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def status(ctx: typer.Context) -> None:
     from bot.leases import holders
     from bot.store import Database
     from bot.store.migrate import current_revision
-    from bot.store.models import OutboxMessage
+    from bot.store.models import Account, OutboxMessage
 
     state: CliState = ctx.obj
     settings = state.settings()
@@ -37,6 +37,7 @@ def status(ctx: typer.Context) -> None:
             ).all()
         )
         paused = {account.id: control.pause_of(session, account.id) for account in settings.accounts}
+        connection = dict(session.execute(select(Account.id, Account.status)).all())
     database.dispose()
     for account in settings.accounts:
         lease = held.get(account.id)
@@ -45,7 +46,7 @@ def status(ctx: typer.Context) -> None:
         elif lease.expires_at <= now:
             runner = f"not running (the lease of {lease.describe(tz)} expired)"
         else:
-            runner = f"run by {lease.describe(tz)}"
+            runner = f"run by {lease.describe(tz)}; {connection.get(account.id) or 'offline'}"
         pause = paused[account.id]
         sent = last.get(account.id)
         shown = sent.astimezone(tz).strftime("%Y-%m-%d %H:%M") if sent else "never"

@@ -338,11 +338,20 @@ def queued_by_account(session: Session) -> dict[str, int]:
 
 
 def recent_sends(session: Session, account_id: str, since: datetime) -> list[datetime]:
-    """When the account sent, for its pacer after a restart."""
-    return list(
-        session.execute(
-            select(T.c.sent_at).where(
-                T.c.account_id == account_id, T.c.state == OutboxState.SENT.value, T.c.sent_at >= since
-            )
-        ).scalars()
-    )
+    """When the account sent, for its pacer after a restart or a hand-over between daemons.
+    A send whose outcome is uncertain (`sending`, left by a daemon that died, or `unknown`)
+    may have gone out: it counts, at its row's last write, so the interval and the caps
+    hold across a kill -9 too."""
+    sent = session.execute(
+        select(T.c.sent_at).where(
+            T.c.account_id == account_id, T.c.state == OutboxState.SENT.value, T.c.sent_at >= since
+        )
+    ).scalars()
+    uncertain = session.execute(
+        select(T.c.updated_at).where(
+            T.c.account_id == account_id,
+            T.c.state.in_([OutboxState.SENDING.value, OutboxState.UNKNOWN.value]),
+            T.c.updated_at >= since,
+        )
+    ).scalars()
+    return [*sent, *(at for at in uncertain if at is not None)]
