@@ -18,10 +18,22 @@ _TAG_IDS: dict[tuple[int, str], int] = {}  # (engine id, tag name) → tag id; t
 
 
 def tag_id(session: Session, name: str) -> int:
+    """The tag's id, created if need be. Only ids another transaction committed are shared
+    across sessions: an id this transaction just created does not exist for anyone else
+    until it commits (and never, if it rolls back) — handing it to a concurrent sync of
+    another account broke its foreign key on PostgreSQL."""
     key = (id(session.get_bind().engine), name)
-    if key not in _TAG_IDS:
-        _TAG_IDS[key] = d.ensure_tag(session, name)
-    return _TAG_IDS[key]
+    cached = _TAG_IDS.get(key)
+    if cached is not None:
+        return cached
+    created: set[str] = session.info.setdefault("sopbot_new_tags", set())
+    found = session.execute(select(Tag.id).where(Tag.name == name)).scalar_one_or_none()
+    if found is not None:
+        if name not in created:
+            _TAG_IDS[key] = int(found)
+        return int(found)
+    created.add(name)
+    return d.ensure_tag(session, name)
 
 
 def add_tag(
