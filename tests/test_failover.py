@@ -5,23 +5,27 @@ ever sent two messages closer than `min_interval`, across the hand-over too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from bot.store import Database
 from bot.store.migrate import upgrade
-from bot.store.models import AccountLease, OutboxMessage, SopRun
-from tests.campaign import TZ, campaign_files, contact_count, env, settled, state_counts
+from bot.store.models import Account, AccountLease, OutboxMessage, SopRun
+from tests.campaign import TZ, Campaign, campaign_files, contact_count, env, settled, state_counts
 from tests.support import POSTGRES_URL, write_project
 from tests.test_delivery_crash import postgres_schema
 from tests.waiting import stop_process, stop_processes, wait_for, wait_for_progress
@@ -91,6 +95,13 @@ def holders(database: Database) -> dict[str, int]:
     return {account: pid for account, pid, expires in rows if expires > now}
 
 
+def statuses(database: Database, accounts: list[str]) -> dict[str, str]:
+    """What the holders last wrote of each account's connection (`sopbot status` shows it)."""
+    with database.session(read_only=True) as session:
+        rows = session.execute(select(Account.id, Account.status).where(Account.id.in_(accounts))).all()
+    return dict(rows)
+
+
 def journal_entries(journal: Path) -> list[dict[str, object]]:
     """What WeChat got, from the sandbox journals (one file per account beside `journal`)."""
     entries = []
@@ -143,10 +154,20 @@ def test_three_daemons_six_accounts_a_sigkill_hands_over_with_no_duplicate_and_t
                 daemons[0].kill()  # SIGKILL: no clean stop, the leases run out
                 killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
                 daemons[0].wait()
+                with (
+                    database.session() as session
+                ):  # what daemon 0 wrote is stale now: only a new holder says online
+                    session.execute(
+                        update(Account).where(Account.id.in_(MAY_RUN[0])).values(status="offline")
+                    )
                 survivors = {daemons[1].pid, daemons[2].pid}
                 wait_for(
                     lambda: all(holders(database).get(a) in survivors for a in MAY_RUN[0]),
                     what="the survivors taking over daemon 0's accounts",
+                )
+                wait_for(
+                    lambda: all(status == "online" for status in statuses(database, MAY_RUN[0]).values()),
+                    what="daemon 0's accounts online on their new daemons",
                 )
                 handed_over = time.monotonic() - killed_at
                 wait_for_progress(
@@ -183,9 +204,102 @@ def test_three_daemons_six_accounts_a_sigkill_hands_over_with_no_duplicate_and_t
             states = {state for _, _, state in rows}
             assert states <= {"sent", "unknown"}, states
             print(
-                f"\n6 accounts on 3 daemons; SIGKILL → daemon 0's 4 accounts held elsewhere after "
+                f"\n6 accounts on 3 daemons; SIGKILL → daemon 0's 4 accounts online elsewhere after "
                 f"{handed_over:.1f}s (lease {LEASE:.0f}s); {len(refs)} parts, no duplicate; closest two "
                 f"sends of one account {closest:.2f}s (min_interval {MIN_INTERVAL:.0f}s); states {sorted(states)}"
             )
+        finally:
+            database.dispose()
+
+
+class Proxy:
+    """A TCP proxy in front of PostgreSQL that the test can cut: the daemon's only way to
+    its database."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.cut_at: datetime | None = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while self.cut_at is None:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_at is not None:
+                client.close()
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Every connection dropped, no new one accepted."""
+        self.cut_at = datetime.now(UTC)
+        self.listener.close()
+        for connection in self.sockets:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("postgres_available")
+def test_a_daemon_cut_off_from_its_database_stops_sending_within_its_lease(tmp_path: Path) -> None:
+    parsed = urlsplit(POSTGRES_URL)
+    proxy = Proxy((parsed.hostname or "127.0.0.1", parsed.port or 5432))
+    with postgres_schema() as schema:
+        direct = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        through_proxy = urlunsplit(parsed._replace(netloc=f"{parsed.username}@127.0.0.1:{proxy.port}"))
+        campaign = Campaign.create(
+            tmp_path, f"{through_proxy}?options=-csearch_path%3D{schema}", contacts=300, send_delay=0.02
+        )
+        database = Database(direct)
+        try:
+            upgrade(database)
+            campaign.prepare(database)
+            daemon = campaign.start()
+            try:
+                wait_for(lambda: len(journal_entries(campaign.journal)) >= 40, what="the campaign sending")
+                proxy.cut()
+                cut_at = proxy.cut_at
+                assert cut_at is not None
+                sent_before = len(journal_entries(campaign.journal))
+                assert sent_before < 2 * campaign.recipients, "the campaign ended before the cut"
+                wait_for(
+                    lambda: "could not renew the account leases" in campaign.log_text(),
+                    what="the daemon failing to renew its lease",
+                )
+                deadline = cut_at + timedelta(seconds=LEASE)
+                while datetime.now(UTC) < deadline + timedelta(seconds=2):
+                    time.sleep(0.2)
+                late = [
+                    e
+                    for e in journal_entries(campaign.journal)
+                    if datetime.fromisoformat(str(e["at"])) > deadline
+                ]
+                assert late == [], f"{len(late)} parts sent after the lease ran out: {late[:3]}"
+                assert daemon.poll() is None, "the daemon died instead of waiting for its database"
+                print(f"\ncut after {sent_before} parts; none sent after the lease ({LEASE:.0f}s) ran out")
+            finally:
+                daemon.kill()
+                daemon.wait()
         finally:
             database.dispose()
