@@ -53,13 +53,17 @@ def _by_written_phone(session: Session, phone: str | None, account: str | None) 
     """A contact whose phone is written another way (`+86 138-0000-0001`)."""
     if not phone or len(phone) < 8:
         return None
-    query = select(Contact.id, Contact.phone).where(Contact.phone.like(f"%{phone[-4:]}")).order_by(Contact.id)
+    found = contacts_by_phone(session, phone, account)
+    return int(found[0].id) if found and found[0].id is not None else None
+
+
+def contacts_by_phone(session: Session, phone: str, account: str | None) -> list[Contact]:
+    """The contacts whose stored phone, however written, is `phone` (normalised), oldest
+    first; only `account`'s when given."""
+    query = select(Contact).where(Contact.phone.like(f"%{phone[-4:]}")).order_by(Contact.id)
     if account:
         query = query.where(Contact.account_id == account)
-    for contact_id, written in session.execute(query):
-        if normalize_phone(written) == phone:
-            return int(contact_id)
-    return None
+    return [c for c in session.execute(query).scalars() if normalize_phone(c.phone) == phone]
 
 
 def save_order(session: Session, order: OrderIn, *, source: str, now: datetime) -> tuple[SaveOutcome, Order]:

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from bot.contact_fields import set_field
 from bot.events import ContactEventKind
+from bot.orders.store import contacts_by_phone
 from bot.people.importer import ProfileRow
 from bot.signals import taglib
 from bot.store.eventlog import EventLog
@@ -43,7 +44,7 @@ def find_contacts(session: Session, row: ProfileRow) -> list[Contact]:
     ):
         if matches is not None and (found := _where(session, row.account, matches)):
             return found
-    if phone and (found := _by_phone(session, phone, row.account)):
+    if phone and (found := contacts_by_phone(session, phone, row.account)):
         return found
     if row.alias:
         found = _where(session, row.account, Contact.alias == row.alias)
@@ -59,13 +60,6 @@ def _where(session: Session, account: str | None, matches: object) -> list[Conta
     if account:
         query = query.where(Contact.account_id == account)
     return list(session.execute(query).scalars())
-
-
-def _by_phone(session: Session, phone: str, account: str | None) -> list[Contact]:
-    query = select(Contact).where(Contact.phone.like(f"%{phone[-4:]}")).order_by(Contact.id)
-    if account:
-        query = query.where(Contact.account_id == account)
-    return [c for c in session.execute(query).scalars() if normalize_phone(c.phone) == phone]
 
 
 def apply_profile(

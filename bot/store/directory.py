@@ -62,14 +62,6 @@ def record_member_left(session: Session, room_id: int, member_wxid: str, now: da
     )
 
 
-def mark_friend_added(session: Session, contact_id: int, now: datetime) -> None:
-    session.execute(
-        update(Contact)
-        .where(Contact.id == contact_id, Contact.friend_added_at.is_(None))
-        .values(friend_added_at=now)
-    )
-
-
 def ensure_tag(session: Session, name: str, category: str | None = None) -> int:
     tag_id = session.execute(select(Tag.id).where(Tag.name == name)).scalar_one_or_none()
     if tag_id is None:
