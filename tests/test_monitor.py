@@ -16,7 +16,7 @@ from bot.clock import FrozenClock
 from bot.monitor.health import health
 from tests.support import sqlite_database, write_project
 from tests.test_cli import sopbot_env
-from tests.waiting import LineReader, stop_process
+from tests.waiting import LineReader, stop_process, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,6 +69,9 @@ def test_a_running_daemon_says_it_is_ready_and_serves_prometheus_metrics(tmp_pat
         assert any(line.startswith('sopbot_queue_depth{account="main"} ') for line in lines)
         assert any(line.startswith("sopbot_event_loop_lag_seconds ") for line in lines)
         assert "# TYPE sopbot_reconnects_total counter" in lines
+        # the account's health is looked at once its lane runs: normal pace (docs/pacing.md)
+        slowdown = 'sopbot_pace_slowdown{account="main"} 1.0'
+        wait_for(lambda: slowdown in get(port, "/metrics")[1].splitlines(), what="the pace gauge", interval=0.2)
         assert get(port, "/metrics", "POST")[0] == 405
         assert get(port, "/admin")[0] == 404
         stop_process(process, signal.SIGINT)

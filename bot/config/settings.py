@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +55,26 @@ class PacingSettings(_Section):
     jitter: float | None = Field(default=None, ge=0)
     hourly_cap: int | None = Field(default=None, ge=1)
     daily_cap: int | None = Field(default=None, ge=1)
+    warmup: list[int] | None = Field(
+        default=None, description="This account's warm-up daily caps; [] for an account that needs none."
+    )
+    warmup_from: date | None = Field(
+        default=None, description="The account's first day (default: the day sopbot first sent from it)."
+    )
+
+    @field_validator("warmup")
+    @classmethod
+    def _check_warmup(cls, value: list[int] | None) -> list[int] | None:
+        return None if value is None else check_warmup(value)
+
+
+def check_warmup(caps: list[int]) -> list[int]:
+    if len(caps) > 90:
+        raise ValueError(f"{len(caps)} warm-up days: at most 90")
+    for day, cap in enumerate(caps, start=1):
+        if cap < 1:
+            raise ValueError(f"day {day}: a daily cap of {cap} (at least 1)")
+    return caps
 
 
 class AccountSettings(_Section):
@@ -176,6 +196,18 @@ class DeliverySettings(_Section):
     outlook_interval: float = Field(
         default=300.0, ge=1, le=86400, description="Seconds between two 'what comes next' log lines."
     )
+    warmup: list[int] = Field(
+        default_factory=lambda: [50, 80, 120, 180, 250, 350, 500],
+        description="养号: daily caps of a new WeChat account's first days (day 1, day 2, …), then daily_cap.",
+    )
+    risk_slowdown: bool = Field(
+        default=True, description="Slow an account down on risk signals before anything pauses it."
+    )
+
+    @field_validator("warmup")
+    @classmethod
+    def _check_warmup(cls, value: list[int]) -> list[int]:
+        return check_warmup(value)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -328,6 +360,47 @@ class ResultsSettings(_Section):
         return timedelta(minutes=self.service_minutes)
 
 
+class RetentionSettings(_Section):
+    """Keeping people (docs/retention.md): loss alerts and the automatic brake on SOPs whose
+    messages are followed by deletions, opt-outs or complaints."""
+
+    brake: bool = Field(default=True, description="Pause an SOP that drives people away.")
+    brake_min_sends: int = Field(
+        default=200, ge=20, le=1_000_000, description="Sends of the SOP (since its last resume) before it may brake."
+    )
+    brake_deletion_rate: float = Field(
+        default=0.01, gt=0, le=1, description="Deletions within deletion_window after its sends, per send."
+    )
+    brake_optout_rate: float = Field(
+        default=0.02, gt=0, le=1, description="Opt-outs and complaints within reply_window after its sends, per send."
+    )
+    complaint_words: list[str] = Field(
+        default_factory=lambda: ["骚扰", "别发了", "别再发", "烦死", "好烦", "投诉", "举报", "拉黑", "垃圾广告", "广告狗"],
+        description="Words that make a reply to an SOP message a complaint.",
+    )
+    alert_hour: int = Field(default=5, ge=1, description="Deletions on one account within an hour that alert.")
+    alert_day: int = Field(default=20, ge=1, description="Deletions on one account within a day that alert.")
+    alert_sop: int = Field(
+        default=5, ge=1, description="Deletions within 24 h after one SOP's messages that alert."
+    )
+    check_interval: float = Field(
+        default=60.0, ge=1, le=3600, description="Seconds between two looks at deletions and brakes."
+    )
+
+
+class ConsoleSettings(_Section):
+    """The operator console in the browser (docs/console.md)."""
+
+    enabled: bool = Field(default=True, description="Serve the console from `sopbot run`.")
+    host: str = Field(default="127.0.0.1", description="Anything but loopback needs the token set.")
+    port: int = Field(default=8780, ge=0, le=65535)
+    token_env: str = Field(
+        default="SOPBOT_CONSOLE_TOKEN", pattern=r"^[A-Z_][A-Z0-9_]*$", description="Variable holding the login token."
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Hours a login lasts.")
+    language: Literal["zh", "en"] = Field(default="zh", description="Default language of the pages.")
+
+
 def _default_accounts() -> list[AccountSettings]:
     return [AccountSettings(id="main", name="演示账号", transport="sandbox")]
 
@@ -362,6 +435,8 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     # Where the file was read from; relative paths are resolved against its folder.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -1,5 +1,7 @@
 """Per-account pace: a minimum interval plus random jitter between sends, and hourly and
-daily caps over rolling windows."""
+daily caps over rolling windows. A new account's daily cap follows its warm-up schedule
+(`bot.delivery.warmup`); risk signals slow an account down by a factor
+(`bot.delivery.health`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from bot.delivery.warmup import WarmUp
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -19,6 +23,7 @@ class Pace:
     jitter: float
     hourly_cap: int
     daily_cap: int
+    warmup: WarmUp | None = None
 
     @property
     def unpaced(self) -> bool:
@@ -35,8 +40,19 @@ class Pacer:
         self.rng = rng or random.Random()
         self._sent: list[datetime] = sorted(history)
         self._next_at: datetime | None = None
+        self.slowdown = 1  # set by the account's health check: ×1, ×2, ×4, ×8 slower
         if self._sent:
             self._next_at = self._sent[-1] + timedelta(seconds=pace.min_interval)
+
+    def daily_cap(self, now: datetime) -> int:
+        """The rolling 24-h cap in force at `now`: the warm-up day's, slowed down."""
+        full = self.pace.daily_cap
+        cap = full if self.pace.warmup is None else self.pace.warmup.cap(now, full)
+        return max(1, cap // self.slowdown)
+
+    @property
+    def hourly_cap(self) -> int:
+        return max(1, self.pace.hourly_cap // self.slowdown)
 
     def _forget_before(self, now: datetime) -> None:
         old = bisect_right(self._sent, now - DAY)
@@ -46,16 +62,25 @@ class Pacer:
     def _sent_since(self, moment: datetime) -> int:
         return len(self._sent) - bisect_right(self._sent, moment)
 
+    def sent_since(self, moment: datetime) -> int:
+        """Sends remembered after `moment` (the last 24 h at most)."""
+        return self._sent_since(moment)
+
     def next_allowed(self, now: datetime) -> datetime:
         """The earliest moment (≥ now) the next send may happen."""
         self._forget_before(now)
         candidates = [now]
         if self._next_at is not None:
             candidates.append(self._next_at)
-        if len(self._sent) >= self.pace.daily_cap:
-            candidates.append(self._sent[-self.pace.daily_cap] + DAY)
-        if self._sent_since(now - HOUR) >= self.pace.hourly_cap:
-            candidates.append(self._sent[-self.pace.hourly_cap] + HOUR)
+        daily, hourly = self.daily_cap(now), self.hourly_cap
+        if len(self._sent) >= daily:
+            free = self._sent[-daily] + DAY
+            warmup = self.pace.warmup
+            if warmup is not None and warmup.active(now):
+                free = min(free, warmup.next_day_start(now))  # tomorrow's cap may be higher
+            candidates.append(free)
+        if self._sent_since(now - HOUR) >= hourly:
+            candidates.append(self._sent[-hourly] + HOUR)
         return max(candidates)
 
     def allowance(self, now: datetime) -> int:
@@ -64,13 +89,13 @@ class Pacer:
             return 0
         if not self.pace.unpaced:
             return 1
-        hourly_left = self.pace.hourly_cap - self._sent_since(now - HOUR)
-        return max(0, min(hourly_left, self.pace.daily_cap - len(self._sent)))
+        hourly_left = self.hourly_cap - self._sent_since(now - HOUR)
+        return max(0, min(hourly_left, self.daily_cap(now) - len(self._sent)))
 
     def record(self, sent_at: datetime) -> None:
         if self._sent and sent_at < self._sent[-1]:
             self._sent.insert(bisect_right(self._sent, sent_at), sent_at)
         else:
             self._sent.append(sent_at)
-        gap = self.pace.min_interval + self.rng.uniform(0, self.pace.jitter)
+        gap = (self.pace.min_interval + self.rng.uniform(0, self.pace.jitter)) * self.slowdown
         self._next_at = sent_at + timedelta(seconds=gap)

@@ -25,21 +25,23 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from bot.config.settings import AccountSettings, Settings
-from bot.delivery import control, ledger
+from bot.delivery import control, health, ledger
+from bot.delivery.health import Refusals
 from bot.delivery.ledger import Claimed
 from bot.delivery.outbox import OutboxState
 from bot.delivery.pacing import DAY, Pace, Pacer
 from bot.delivery.payload import from_json, summary
 from bot.delivery.policy import Rules
+from bot.delivery.warmup import first_send_day, warm_up
 from bot.events import ContactEventRecorded, DeletionSeen
-from bot.monitor.metrics import PACER_WAITS
+from bot.monitor.metrics import PACE_SLOWDOWN, PACER_WAITS
 from bot.policies import Guarantee, Origin
 from bot.runtime import AccountRuntime, BotContext
 from bot.store import friendships
@@ -78,13 +80,22 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
-def pace_for(account: AccountSettings, settings: Settings) -> Pace:
+def pace_for(
+    account: AccountSettings, settings: Settings, first_send: date | None = None, now: datetime | None = None
+) -> Pace:
+    """The account's pace: its own `pacing` over `[delivery]`, with its warm-up schedule
+    counted from `warmup_from` or the day it first sent (`first_send`; today if never)."""
     own, default = account.pacing, settings.delivery
+    today = (now or datetime.now(settings.tz)).astimezone(settings.tz).date()
+    # the sandbox is no WeChat account to protect: it warms up only when told to
+    shared = default.warmup if account.transport == "wechaty" else []
+    caps = shared if own.warmup is None else own.warmup
     return Pace(
         min_interval=default.min_interval if own.min_interval is None else own.min_interval,
         jitter=default.jitter if own.jitter is None else own.jitter,
         hourly_cap=own.hourly_cap or default.hourly_cap,
         daily_cap=own.daily_cap or default.daily_cap,
+        warmup=warm_up(caps, own.warmup_from or first_send, today, settings.tz),
     )
 
 
@@ -115,6 +126,8 @@ class Lane:
     account: AccountRuntime
     pacer: Pacer
     last_pause: str | None = None
+    refusals: Refusals = field(default_factory=Refusals)  # risk-smelling refused sends
+    health_at: datetime | None = None  # when the account's health was last looked at
     # ledger writes for sends that went out while the database could not record them
     unrecorded: list[tuple[str, Write]] = field(default_factory=list)
     checked_own: bool = False  # rows this worker left in `sending` (a crashed lane) resolved
@@ -167,8 +180,8 @@ class DeliveryWorker:
     async def add_account(self, runtime: AccountRuntime) -> None:
         """A lane for an account this daemon now holds; the rows a dead worker left are
         recovered first."""
-        pace = pace_for(runtime.settings, self.context.settings)
-        history = await asyncio.to_thread(self._recent_sends, runtime.account_id)
+        history, first_send = await asyncio.to_thread(self._recent_sends, runtime.account_id)
+        pace = pace_for(runtime.settings, self.context.settings, first_send, self.context.clock.now())
         self.lanes[runtime.account_id] = Lane(runtime, Pacer(pace, self.rng, history))
         await self.recover([runtime.account_id])
         if self.context.background:
@@ -203,10 +216,11 @@ class DeliveryWorker:
             control.unregister(session, self.worker_id)
         self._registered = False
 
-    def _recent_sends(self, account_id: str) -> list[datetime]:
+    def _recent_sends(self, account_id: str) -> tuple[list[datetime], date | None]:
         now = self.context.clock.now()
         with self.context.database.session(read_only=True) as session:
-            return ledger.recent_sends(session, account_id, now - DAY)
+            history = ledger.recent_sends(session, account_id, now - DAY)
+            return history, first_send_day(session, account_id, self.context.settings.tz)
 
     def wake(self) -> None:
         """Something was just planned: look at the outbox now rather than at the next poll."""
@@ -278,6 +292,8 @@ class DeliveryWorker:
         if not getattr(lane.transport, "online", True):
             result.wait = IDLE_POLL
             return result
+        if self.context.settings.delivery.risk_slowdown:
+            await self._check_health(lane, now)
         allowance = lane.pacer.allowance(now)
         if allowance == 0:
             result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
@@ -326,6 +342,30 @@ class DeliveryWorker:
                 )
         result.sent = len(sent)
         return result
+
+    async def _check_health(self, lane: Lane, now: datetime) -> None:
+        """Every CHECK_EVERY: slow the account down (or speed it up again) by its risk signals."""
+        if lane.health_at is not None and now - lane.health_at < health.CHECK_EVERY:
+            return
+        lane.health_at = now
+        deletions, complaints = await asyncio.to_thread(self._signals, lane.account_id, now)
+        sends = lane.pacer.sent_since(now - health.WINDOW)
+        refused = lane.refusals.since(now - health.WINDOW)
+        verdict = health.assess(health.Signals(deletions, complaints, refused, sends))
+        if verdict.slowdown != lane.pacer.slowdown:
+            faster = verdict.slowdown < lane.pacer.slowdown
+            log.log(
+                logging.INFO if faster else logging.WARNING,
+                "account %s: pace ×%d slower (was ×%d): %s",
+                lane.account_id, verdict.slowdown, lane.pacer.slowdown, verdict.reason,
+            )  # fmt: skip
+            lane.pacer.slowdown = verdict.slowdown
+        PACE_SLOWDOWN.labels(lane.account_id).set(verdict.slowdown)
+
+    def _signals(self, account_id: str, now: datetime) -> tuple[int, int]:
+        words = self.context.settings.retention.complaint_words
+        with self.context.database.session(read_only=True) as session:
+            return health.count_signals(session, account_id, now, words)
 
     def _pause_of(self, account_id: str) -> DeliveryPause | None:
         with self.context.database.session(read_only=True) as session:
@@ -410,6 +450,8 @@ class DeliveryWorker:
 
     async def _retry_or_fail(self, lane: Lane, row: Claimed, reason: str) -> str:
         now = self.context.clock.now()
+        if health.smells_of_risk(reason):
+            lane.refusals.add(now)
         settings = self.context.settings.delivery
         if row.attempts >= settings.max_attempts:
             text = f"gave up after {row.attempts} tries: {reason}"

@@ -31,6 +31,10 @@ RECONNECTS = Counter("sopbot_reconnects", "Connections back after a loss.", ["ac
 LEASE_CHANGES = Counter(
     "sopbot_lease_changes", "Account lease changes.", ["account", "change"], registry=REGISTRY
 )
+PACE_SLOWDOWN = Gauge(
+    "sopbot_pace_slowdown", "How many times slower risk signals make the account send (1: normal).",
+    ["account"], registry=REGISTRY,
+)  # fmt: skip
 LOOP_LAG = Gauge("sopbot_event_loop_lag_seconds", "Event-loop lag, last measured.", registry=REGISTRY)
 LOOP_LAG_MAX = Gauge("sopbot_event_loop_lag_max_seconds", "Worst event-loop lag.", registry=REGISTRY)
 
