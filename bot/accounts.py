@@ -130,12 +130,15 @@ class Accounts:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
                 held = await asyncio.to_thread(self._renew, list(self.context.accounts))
-                await asyncio.to_thread(self._record_online)
             except (OperationalError, DBAPIError) as error:
                 log.warning(
                     "could not renew the account leases (%s); sending stops before they run out", error
                 )
                 continue
+            try:
+                await asyncio.to_thread(self._record_online)
+            except (OperationalError, DBAPIError) as error:  # the leases are renewed: only `status` lags
+                log.warning("could not record whether the accounts are online (%s)", error)
             for account_id in list(self.context.accounts):
                 if account_id not in held:
                     log.error(
