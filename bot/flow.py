@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.config.settings import AccountSettings
+from bot.console.service import ConsoleService
 from bot.delivery.admin import AdminCommands
 from bot.delivery.worker import DeliveryWorker
 from bot.events import ContactEventRecorded
@@ -24,6 +25,7 @@ from bot.pipeline import AccountPipeline, Step, io, unit
 from bot.recorder import Recorder
 from bot.results.digest import DigestService
 from bot.results.service import RollupService
+from bot.retention.service import RetentionService
 from bot.runtime import BotContext, Service
 from bot.signals.engine import SignalEngine
 from bot.signals.mirror import TagMirror
@@ -60,14 +62,18 @@ class Services:
     results: RollupService
     digest: DigestService
     monitor: MonitorService
+    console: ConsoleService
+    retention: RetentionService
 
     @classmethod
     def build(cls, context: BotContext) -> Services:
         engine = SignalEngine(context.settings, context.database, context.clock)
         sop = SopService(context)
+        monitor = MonitorService(context)
+        retention = RetentionService(context)
         return cls(
             delivery=DeliveryWorker(context),
-            admin=AdminCommands(context, sop.next_send),
+            admin=AdminCommands(context, sop.next_send, retention.chat_commands()),
             sop=sop,
             signals=SignalsStage(engine),
             upkeep=SignalsUpkeep(context, engine),
@@ -75,11 +81,18 @@ class Services:
             policy=engine.policy,
             results=RollupService(context),
             digest=DigestService(context),
-            monitor=MonitorService(context),
+            monitor=monitor,
+            console=ConsoleService(
+                context, running_sops=lambda: sop.sopset, engine=engine, started=lambda: monitor.started()
+            ),
+            retention=retention,
         )
 
     def in_start_order(self) -> list[Service]:
-        return [self.delivery, self.sop, self.upkeep, self.webhook, self.results, self.digest, self.monitor]
+        return [
+            self.delivery, self.sop, self.upkeep, self.webhook, self.results, self.digest, self.retention, self.monitor,
+            self.console,
+        ]  # fmt: skip
 
 
 def inbound_steps(

@@ -189,8 +189,8 @@ class TestBot:
                 break
             if not active:
                 due = self._next_planned()
-                if due is None or due - self.clock.now() > max_wait - waited:
-                    break
+                if due is None or due <= self.clock.now() or due - self.clock.now() > max_wait - waited:
+                    break  # nothing planned, or only rows held back (a paused account, a braked SOP)
                 waited += due - self.clock.now()
                 self.clock.set(due)
         return self.transport.sent[before:]
@@ -219,10 +219,12 @@ class TestBot:
 
 
 def make_settings(folder: Path, text: str = "") -> Settings:
-    """Settings from `text`; the testbot's daemons serve no /metrics unless `text` asks (many
-    run one after another, some beside a `sopbot run` that has the port)."""
+    """Settings from `text`; the testbot's daemons serve no /metrics and no console unless
+    `text` asks (many run one after another, some beside a `sopbot run` that has the port)."""
     if "[monitor]" not in text:
         text = text.rstrip("\n") + "\n\n[monitor]\nenabled = false\n"
+    if "[console]" not in text:
+        text = text.rstrip("\n") + "\n\n[console]\nenabled = false\n"
     return load_settings(write_project(folder, text))
 
 

@@ -71,7 +71,9 @@ def test_a_running_daemon_says_it_is_ready_and_serves_prometheus_metrics(tmp_pat
         assert "# TYPE sopbot_reconnects_total counter" in lines
         # the account's health is looked at once its lane runs: normal pace (docs/pacing.md)
         slowdown = 'sopbot_pace_slowdown{account="main"} 1.0'
-        wait_for(lambda: slowdown in get(port, "/metrics")[1].splitlines(), what="the pace gauge", interval=0.2)
+        wait_for(
+            lambda: slowdown in get(port, "/metrics")[1].splitlines(), what="the pace gauge", interval=0.2
+        )
         assert get(port, "/metrics", "POST")[0] == 405
         assert get(port, "/admin")[0] == 404
         stop_process(process, signal.SIGINT)

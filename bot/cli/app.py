@@ -10,6 +10,7 @@ import typer
 
 from bot import __version__
 from bot.cli import (
+    console_cmd,
     contact_cmd,
     contacts_cmd,
     db_cmd,
@@ -18,6 +19,7 @@ from bot.cli import (
     people_cmd,
     report_cmd,
     sop_cmds,
+    sop_group,
     status_cmd,
 )
 from bot.cli.context import CliState, fail
@@ -34,6 +36,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(sop_group.app, name="sop")
 app.command("contacts")(contacts_cmd.contacts)
 app.command("contact")(contact_cmd.contact)
 app.command("import-orders", epilog=columns_help())(orders_cmd.import_orders)
@@ -45,6 +48,7 @@ app.command("outbox")(outbox_cmd.outbox)
 app.command("pause")(outbox_cmd.pause)
 app.command("resume")(outbox_cmd.resume)
 app.command("status")(status_cmd.status)
+app.command("console")(console_cmd.console)
 app.command("report")(report_cmd.report)
 
 

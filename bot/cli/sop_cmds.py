@@ -1,5 +1,6 @@
 """`sopbot check`, `sopbot preview`, `sopbot plan`: the operator's view of the SOP files
-before anything is sent."""
+before anything is sent. The plan marks the SOPs the automatic brake paused (their
+messages are planned and wait), with the reason."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ if TYPE_CHECKING:
     from bot.config.settings import Settings
     from bot.sop.authoring.loader import SopSet
     from bot.sop.runtime.records import ContactRecord, RoomRecord
+    from bot.sop.views.plan import PlanEntry
     from bot.sop.views.preview import PreviewItem
     from bot.store import Database
+    from bot.store.models import SopBrake
 
 
 def _date(value: str | None, settings: Settings, now: datetime) -> date:
@@ -208,11 +211,13 @@ def plan_cmd(
         fail(f"--account: no account {account!r}; known: {', '.join(a.id for a in settings.accounts)}")
     first = _date(start, settings, now)
     database = _database(settings)
+    braked: dict[str, SopBrake] = {}
     if database is None:
         typer.echo("# no database yet: recipient counts are 0 (run `sopbot run` once to sync contacts)")
         entries = plan(sopset, Directory([], []), first, days, only_sop=only)
     else:
         try:
+            braked = _braked(database)
             with database.session(read_only=True) as session:
                 directory = load_directory(session, sopset.groups)
                 if account is not None:
@@ -223,5 +228,49 @@ def plan_cmd(
                 entries = plan(sopset, directory, first, days, session=session, now=now, only_sop=only)
         finally:
             database.dispose()
-    for line in render_plan(sopset, entries):
+    for line in mark_braked(render_plan(sopset, entries), entries, braked, settings):
         typer.echo(line)
+
+
+PAUSED_MARK = "  ⏸ 已暂停 paused (brake)"
+
+
+def _braked(database: Database) -> dict[str, SopBrake]:
+    """The SOPs the brake holds; none when the schema has no brakes yet."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.retention.store import braked_sops
+
+    try:
+        with database.session(read_only=True) as session:
+            return {brake.sop_id: brake for brake in braked_sops(session)}
+    except SQLAlchemyError:  # a database from before migration 0009
+        return {}
+
+
+def mark_braked(
+    lines: list[str], entries: list[PlanEntry], braked: dict[str, SopBrake], settings: Settings
+) -> list[str]:
+    """The plan's lines with each braked SOP's entries marked, and a line per braked SOP
+    with its reason first."""
+    if not braked:
+        return lines
+    out: list[str] = []
+    upcoming = iter(entries)
+    entry = next(upcoming, None)
+    for line in lines:  # entries and their lines come in the same order
+        if entry is not None and line.startswith(f"  {entry.at:%H:%M}  {entry.sop.id}/{entry.step.id}  "):
+            if entry.sop.id in braked:
+                line += PAUSED_MARK
+            entry = next(upcoming, None)
+        out.append(line)
+    notes = []
+    for sop_id, brake in sorted(braked.items()):
+        since = (
+            brake.tripped_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if brake.tripped_at else "?"
+        )
+        notes.append(
+            f"# ⏸ {sop_id} 已暂停 paused by the brake since {since}: {brake.reason}; its messages are "
+            f"planned and wait; `sopbot sop resume {sop_id}` sends them"
+        )
+    return notes + out

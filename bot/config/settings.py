@@ -366,19 +366,38 @@ class RetentionSettings(_Section):
 
     brake: bool = Field(default=True, description="Pause an SOP that drives people away.")
     brake_min_sends: int = Field(
-        default=200, ge=20, le=1_000_000, description="Sends of the SOP (since its last resume) before it may brake."
+        default=200,
+        ge=20,
+        le=1_000_000,
+        description="Sends of the SOP (since its last resume) before it may brake.",
     )
     brake_deletion_rate: float = Field(
         default=0.01, gt=0, le=1, description="Deletions within deletion_window after its sends, per send."
     )
     brake_optout_rate: float = Field(
-        default=0.02, gt=0, le=1, description="Opt-outs and complaints within reply_window after its sends, per send."
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Opt-outs and complaints within reply_window after its sends, per send.",
     )
     complaint_words: list[str] = Field(
-        default_factory=lambda: ["骚扰", "别发了", "别再发", "烦死", "好烦", "投诉", "举报", "拉黑", "垃圾广告", "广告狗"],
+        default_factory=lambda: [
+            "骚扰",
+            "别发了",
+            "别再发",
+            "烦死",
+            "好烦",
+            "投诉",
+            "举报",
+            "拉黑",
+            "垃圾广告",
+            "广告狗",
+        ],
         description="Words that make a reply to an SOP message a complaint.",
     )
-    alert_hour: int = Field(default=5, ge=1, description="Deletions on one account within an hour that alert.")
+    alert_hour: int = Field(
+        default=5, ge=1, description="Deletions on one account within an hour that alert."
+    )
     alert_day: int = Field(default=20, ge=1, description="Deletions on one account within a day that alert.")
     alert_sop: int = Field(
         default=5, ge=1, description="Deletions within 24 h after one SOP's messages that alert."
@@ -395,7 +414,9 @@ class ConsoleSettings(_Section):
     host: str = Field(default="127.0.0.1", description="Anything but loopback needs the token set.")
     port: int = Field(default=8780, ge=0, le=65535)
     token_env: str = Field(
-        default="SOPBOT_CONSOLE_TOKEN", pattern=r"^[A-Z_][A-Z0-9_]*$", description="Variable holding the login token."
+        default="SOPBOT_CONSOLE_TOKEN",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Variable holding the login token.",
     )
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="Hours a login lasts.")
     language: Literal["zh", "en"] = Field(default="zh", description="Default language of the pages.")

@@ -1,9 +1,11 @@
 """Admin chat commands: operators listed in `[delivery] admins` can write `#pause`,
-`#resume` and `#status` to the bot in a 1:1 chat. Anyone else's `#…` is ignored."""
+`#resume` and `#status` to the bot in a 1:1 chat, and the commands other parts plug in
+(the brake's `#刹车` and `#恢复 ID`, `bot.retention.chat`). Anyone else's `#…` is ignored."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 from bot.delivery import control, ledger
 from bot.delivery.outbox import PlannedMessage, enqueue
@@ -16,7 +18,12 @@ from bot.wechat.types import MessageReceived, Text
 
 log = logging.getLogger("bot.delivery.admin")
 
-HELP = "可用指令：#status 查看发送状态；#pause [原因] 暂停本账号（#pause all 暂停全部）；#resume（#resume all）恢复发送"
+HELP = (
+    "可用指令：#status 查看发送状态；#pause [原因] 暂停本账号（#pause all 暂停全部）；#resume（#resume all）恢复发送；"
+    "#刹车 查看被自动暂停的 SOP；#恢复 ID（#resume-sop ID）恢复该 SOP"
+)
+# a plugged-in command: (account id, argument, who) → the reply
+Command = Callable[[str, str, str], str]
 STATE_NAMES = {
     "planned": "待发",
     "sending": "发送中",
@@ -30,10 +37,16 @@ STATE_NAMES = {
 class AdminCommands:
     """A stage of every account's pipeline (after the recorder): a unit of work per message."""
 
-    def __init__(self, context: BotContext, next_send: NextSend | None = None) -> None:
+    def __init__(
+        self,
+        context: BotContext,
+        next_send: NextSend | None = None,
+        commands: Mapping[str, Command] | None = None,
+    ) -> None:
         self.context = context
         self.admins = frozenset(context.settings.delivery.admins)
         self.next_send = next_send
+        self.commands = dict(commands or {})
 
     def command(self, event: MessageReceived) -> Outcome | None:
         message = event.message
@@ -61,6 +74,8 @@ class AdminCommands:
         return Outcome(planned=planned, halt=True)  # a command is not a customer's message
 
     def run(self, account_id: str, command: str, argument: str, who: str) -> str:
+        if command in self.commands:
+            return self.commands[command](account_id, argument, who)
         now = self.context.clock.now()
         if command == "status":  # read before the write session below, not nested in it
             ahead = outlook(self.context, self.next_send, now).describe_cn(self.context.settings.tz)
@@ -82,10 +97,12 @@ class AdminCommands:
             if command == "status":
                 counts = ledger.state_counts(session, account_id)
                 pause = control.pause_of(session, account_id)
+                braked = sorted(ledger.braked_sop_ids(session))
                 shown = (
                     "，".join(f"{STATE_NAMES.get(s, s)} {n}" for s, n in sorted(counts.items()))
                     or "发件箱为空"
                 )
                 paused = f"；已暂停：{pause.reason}" if pause else "；正常发送中"
-                return f"账号 {account_id}：{shown}{paused}\n{ahead}"
+                held = f"\n自动暂停的 SOP：{'、'.join(braked)}（#刹车 查看原因）" if braked else ""
+                return f"账号 {account_id}：{shown}{paused}{held}\n{ahead}"
         return HELP

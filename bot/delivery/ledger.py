@@ -8,7 +8,7 @@ worker id. A row is only ever sent by the worker that moved it to `sending`."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from bot.delivery.policy import (
     local_day_start,
 )
 from bot.policies import Category, Guarantee, Origin, QuietPolicy
-from bot.store.models import Contact, OutboxMessage, Room
+from bot.store.models import Contact, OutboxMessage, Room, SopBrake
 
 T = OutboxMessage.__table__
 COUNTED_STATES = (OutboxState.SENT.value, OutboxState.SENDING.value, OutboxState.UNKNOWN.value)
@@ -124,7 +124,21 @@ def _sent_since(column: Any, ids: set[int], since: datetime, categories: Sequenc
     )
 
 
-def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) -> dict[str, Any]:
+def braked_sop_ids(session: Session) -> frozenset[str]:
+    """SOPs the automatic brake holds (`bot.retention`, state `paused`): their planned rows
+    wait, untouched, until the SOP is resumed."""
+    query = select(SopBrake.sop_id).where(SopBrake.state == "paused")
+    return frozenset(session.execute(query).scalars())
+
+
+def _not_held(held_sops: Collection[str]) -> Any:
+    """Rows of no braked SOP (a row of no SOP at all is never held)."""
+    return or_(T.c.sop_id.is_(None), T.c.sop_id.not_in(sorted(held_sops)))
+
+
+def _counts(
+    session: Session, rows: Sequence[Any], now: datetime, rules: Rules, held_sops: Collection[str] = ()
+) -> dict[str, Any]:
     capped = [Category.MARKETING] if rules.lifecycle_exempt else [Category.MARKETING, Category.LIFECYCLE]
     day_start = local_day_start(now, rules.tz)
     day_end = day_start + timedelta(days=1)
@@ -147,6 +161,8 @@ def _counts(session: Session, rows: Sequence[Any], now: datetime, rules: Rules) 
             )
             .group_by(T.c.contact_id, T.c.priority)
         )
+        if held_sops:  # rows a brake holds take no slot from the others
+            waiting = waiting.where(_not_held(held_sops))
         for cid, priority, count in session.execute(waiting):
             pending[cid][priority] += count
     if room_ids:
@@ -170,14 +186,18 @@ def claim_due(
     *,
     scan: int = 1000,
     origins: Sequence[Origin] | None = None,
+    held_sops: Collection[str] = (),
 ) -> ClaimResult:
     """Look at up to `scan` due rows of the account in priority order, decide each, and claim
-    up to `limit` to send; rows to skip or defer are settled on the way."""
+    up to `limit` to send; rows to skip or defer are settled on the way. Rows of the
+    `held_sops` (braked SOPs) are not looked at: they stay planned, as they are."""
     query = select(*_COLUMNS).where(
         T.c.state == OutboxState.PLANNED.value, T.c.account_id == account_id, T.c.not_before <= now
     )
     if origins is not None:
         query = query.where(T.c.origin.in_(origins))
+    if held_sops:
+        query = query.where(_not_held(held_sops))
     due = session.execute(
         query.order_by(T.c.priority.desc(), T.c.not_before, T.c.id)
         .limit(max(limit, scan))
@@ -187,7 +207,7 @@ def claim_due(
     if not due:
         return result
     recipients = _recipients(session, due)
-    counts = _counts(session, due, now, rules)
+    counts = _counts(session, due, now, rules, held_sops)
     for row in due:
         if len(result.claimed) >= limit:
             break
@@ -325,6 +345,18 @@ def state_counts(session: Session, account_id: str | None = None) -> dict[str, i
     if account_id:
         query = query.where(T.c.account_id == account_id)
     return dict(session.execute(query).all())
+
+
+def held_by_account(session: Session, held_sops: Collection[str]) -> dict[str, int]:
+    """Planned rows per account that a brake holds back."""
+    if not held_sops:
+        return {}
+    query = (
+        select(T.c.account_id, func.count())
+        .where(T.c.state == OutboxState.PLANNED.value, T.c.sop_id.in_(sorted(held_sops)))
+        .group_by(T.c.account_id)
+    )
+    return {str(account): int(count) for account, count in session.execute(query).all()}
 
 
 def queued_by_account(session: Session) -> dict[str, int]:

@@ -275,7 +275,7 @@ class DeliveryWorker:
         if not self.context.may_send(account_id, now):
             result.paused, result.wait = "lease not renewed", IDLE_POLL
             return result
-        pause = await asyncio.to_thread(self._pause_of, account_id)
+        pause, braked = await asyncio.to_thread(self._holds, account_id)
         origins: list[Origin] | None = None
         if pause is not None:
             if lane.last_pause != pause.reason:
@@ -300,7 +300,9 @@ class DeliveryWorker:
             result.paced = True
             PACER_WAITS.labels(account_id).inc()
             return result
-        claim = await asyncio.to_thread(self._claim, account_id, now, min(allowance, IN_FLIGHT), origins)
+        claim = await asyncio.to_thread(
+            self._claim, account_id, now, min(allowance, IN_FLIGHT), origins, braked
+        )
         result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
         for row_id, reason in claim.skipped:
             log.info("outbox %d skipped: %s", row_id, reason)
@@ -367,19 +369,26 @@ class DeliveryWorker:
         with self.context.database.session(read_only=True) as session:
             return health.count_signals(session, account_id, now, words)
 
-    def _pause_of(self, account_id: str) -> DeliveryPause | None:
+    def _holds(self, account_id: str) -> tuple[DeliveryPause | None, frozenset[str]]:
+        """The account's pause, and the SOPs the brake holds (their rows wait): one read."""
         with self.context.database.session(read_only=True) as session:
-            return control.pause_of(session, account_id)
+            return control.pause_of(session, account_id), ledger.braked_sop_ids(session)
 
     def _claim(
-        self, account_id: str, now: datetime, limit: int, origins: list[Origin] | None
+        self,
+        account_id: str,
+        now: datetime,
+        limit: int,
+        origins: list[Origin] | None,
+        braked: frozenset[str] = frozenset(),
     ) -> ledger.ClaimResult:
         with self.context.database.session(background=True) as session:
             # look at a few more rows than can be claimed: the ones the rules skip or defer are
             # settled on the way, and a short scan keeps the write lock short
             return ledger.claim_due(
-                session, account_id, now, limit, self.worker_id, self.rules, origins=origins, scan=limit * 4
-            )
+                session, account_id, now, limit, self.worker_id, self.rules, origins=origins, scan=limit * 4,
+                held_sops=braked,
+            )  # fmt: skip
 
     async def _send(self, lane: Lane, row: Claimed) -> Sent | str:
         """Send every remaining part of the row. Returns the sent tuple, or what happened."""

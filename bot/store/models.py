@@ -406,6 +406,14 @@ class WechatIdentity(SQLModel, table=True):
     last_seen_at: datetime | None = _ts()
 
 
+# -- silence (0010_silence) ------------------------------------------------------------
+# when a contact's silence began (`bot.sop.runtime.silence`): their last message, the start
+# of the friendship, or when sopbot first saw them; the sweep reads a range of each
+Index("ix_contacts_last_message_at", Contact.last_message_at)
+Index("ix_contacts_friend_added_at", Contact.friend_added_at)
+Index("ix_contacts_first_seen_at", Contact.first_seen_at)
+
+
 # -- results (0008_rollups) ------------------------------------------------------------
 # Derived from the tables above by `bot.results.rollups`, and rebuildable from them at any
 # time (`sopbot report --rebuild`): nothing here is the only copy of a fact.
@@ -481,3 +489,52 @@ class OrderTouch(SQLModel, table=True):
     first_sop: str | None = Field(default=None, max_length=64)
     first_step: str | None = Field(default=None, max_length=64)
     first_sent_at: datetime | None = _ts()
+
+
+# -- retention (0009_retention) --------------------------------------------------------
+# the brake counts an SOP's 1:1 sends since a moment: one index-only range per SOP
+Index(
+    "ix_outbox_sop_sent",
+    OutboxMessage.sop_id,
+    OutboxMessage.state,
+    OutboxMessage.sent_at,
+    OutboxMessage.contact_id,
+)
+
+
+class SopBrake(SQLModel, table=True):
+    """An SOP the automatic brake paused (`bot.retention`): its planned rows wait in the
+    outbox until an operator resumes it. The row stays after a resume (state `resumed`):
+    the brake counts the SOP's sends from `resumed_at` on."""
+
+    __tablename__ = "sop_brakes"
+
+    sop_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default="paused", max_length=16)  # paused | resumed
+    reason: str = Field(default="")
+    tripped_at: datetime | None = _ts()
+    sends: int = Field(default=0)
+    deletions: int = Field(default=0)
+    opt_outs: int = Field(default=0)
+    complaints: int = Field(default=0)
+    resumed_at: datetime | None = _ts()
+    resumed_by: str | None = Field(default=None, max_length=64)
+
+
+class Alert(SQLModel, table=True):
+    """A loss alert (删粉预警) sent to the admins: one per spike, `key` names the spike."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_kind_scope", "kind", "account_id", "sop_id", "window_end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=255, unique=True)
+    kind: str = Field(max_length=16)  # account_hour | account_day | sop_day
+    account_id: str | None = Field(default=None, max_length=32)
+    sop_id: str | None = Field(default=None, max_length=64)
+    count: int = Field(default=0)
+    threshold: int = Field(default=0)
+    window_start: datetime | None = _ts()
+    window_end: datetime | None = _ts()
+    message: str = Field(default="")
+    created_at: datetime | None = _ts()

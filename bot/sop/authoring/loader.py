@@ -69,7 +69,13 @@ class Step:
 
     @property
     def is_lifecycle(self) -> bool:
-        return self.spec.after is not None
+        """A per-contact step: after an event, or once per spell of silence or lapse."""
+        return self.spec.span is not None
+
+    @property
+    def spell(self) -> str | None:
+        """`silent` or `no_order` for a step that fires once per spell; else None."""
+        return self.spec.spell
 
 
 @dataclass(frozen=True)
@@ -300,6 +306,11 @@ class _SopChecker:
                 self.issues.at(doc, (*loc, "after"), "lifecycle steps go to contacts, not groups")
         if spec.birthday and to == "groups":
             self.issues.at(doc, (*loc, "birthday"), "birthdays are for contacts, not groups")
+        if (spell := spec.spell) is not None:
+            event = None  # a spell starts at the contact's last message or order, not an event
+            if to == "groups":
+                what = "a contact's own messages" if spell == "silent" else "a buyer's orders"
+                self.issues.at(doc, (*loc, spell), f"{spell} counts {what}: it goes to contacts, not groups")
         for index, name in enumerate(spec.festival or []):
             try:
                 self.calendar.resolve(name)

@@ -33,7 +33,26 @@ _CN_WEEKDAY = {
 }
 _ORDINAL = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th"}
 
-SCHEDULE_KINDS = ("daily", "weekly", "monthly", "festival", "window", "birthday", "after")
+SCHEDULE_KINDS = (
+    "daily",
+    "weekly",
+    "monthly",
+    "festival",
+    "window",
+    "birthday",
+    "after",
+    "silent",
+    "no_order",
+)
+# lifecycle steps fire per contact: after an event (`after`), or once per spell of silence
+# (`silent`: no message from the contact) or of no new order (`no_order`: a buyer's lapse)
+LIFECYCLE_KINDS = ("after", "silent", "no_order")
+SPELL_KINDS = ("silent", "no_order")
+_SPELL_START = {
+    "silent": "the silence counts from the contact's last message",
+    "no_order": "the lapse counts from the buyer's latest paid order",
+}
+MAX_SPAN = timedelta(days=3650)
 
 
 def _as_list(value: Any) -> Any:
@@ -171,6 +190,8 @@ class StepSpec(_Model):
     window: WindowSpec | None = None
     birthday: bool | None = None
     after: Duration | None = None
+    silent: Duration | None = None  # this long without a message from the contact
+    no_order: Duration | None = None  # this long after a buyer's latest paid order
     event: EventSpec | None = None
     at: TimeList | None = None
     offset: IntList | None = None  # days relative to the festival / birthday: -3 = 3 days before
@@ -185,17 +206,44 @@ class StepSpec(_Model):
             raise ValueError("offsets are days between -60 and 60")
         return value
 
+    @field_validator("silent", "no_order")
+    @classmethod
+    def _whole_days(cls, value: timedelta | None) -> timedelta | None:
+        if value is None:
+            return value
+        if value < timedelta(days=1) or value % timedelta(days=1):
+            raise ValueError("write it in whole days, at least '1d' (like '14d')")
+        if value > MAX_SPAN:
+            raise ValueError(f"at most {MAX_SPAN.days}d")
+        return value
+
     @property
     def kind(self) -> str:
         return next(k for k in SCHEDULE_KINDS if getattr(self, k) not in (None, False))
+
+    @property
+    def span(self) -> timedelta | None:
+        """How long after its anchor (the event, the start of the silence, the latest
+        order) a lifecycle step is due; None for calendar steps."""
+        return next((v for v in (self.after, self.silent, self.no_order) if v is not None), None)
+
+    @property
+    def spell(self) -> str | None:
+        """`silent` or `no_order` for a step that fires once per spell; else None."""
+        return next((kind for kind in SPELL_KINDS if getattr(self, kind) is not None), None)
 
     @model_validator(mode="after")
     def _one_schedule(self) -> StepSpec:
         given = [k for k in SCHEDULE_KINDS if getattr(self, k) not in (None, False)]
         if len(given) != 1:
-            names = ", ".join(SCHEDULE_KINDS)
+            # the spell kinds are named when they are in play (or nothing was given)
+            shown = [
+                k
+                for k in SCHEDULE_KINDS
+                if k not in SPELL_KINDS or not given or set(given) & set(SPELL_KINDS)
+            ]
             found = f" (found {', '.join(given)})" if given else ""
-            raise ValueError(f"give exactly one schedule: {names}{found}")
+            raise ValueError(f"give exactly one schedule: {', '.join(shown)}{found}")
         kind = given[0]
         if kind == "daily" and self.at is not None:
             raise ValueError("a daily step lists its times under 'daily', not 'at'")
@@ -203,13 +251,14 @@ class StepSpec(_Model):
             raise ValueError(f"a {kind} step needs 'at' (the time to send, like '10:00')")
         if self.offset is not None and kind not in ("festival", "birthday"):
             raise ValueError("'offset' only goes with festival or birthday steps")
-        if kind == "after" and self.at is not None:
-            if self.after is not None and self.after % timedelta(days=1):
-                raise ValueError("'at' needs 'after' in whole days (like '3d')")
-            if len(self.at) != 1:
-                raise ValueError("a lifecycle step has one 'at' time")
-        if kind == "after" and self.working_days_only:
+        if self.after is not None and self.at is not None and self.after % timedelta(days=1):
+            raise ValueError("'at' needs 'after' in whole days (like '3d')")
+        if kind in LIFECYCLE_KINDS and self.at is not None and len(self.at) != 1:
+            raise ValueError("a lifecycle step has one 'at' time")
+        if kind in LIFECYCLE_KINDS and self.working_days_only:
             raise ValueError("working_days_only does not go with lifecycle steps")
+        if self.event is not None and kind in SPELL_KINDS:
+            raise ValueError(f"'event' does not go with {kind}: {_SPELL_START[kind]}")
         if self.event is not None and kind != "after":
             raise ValueError("'event' only goes with lifecycle steps ('after')")
         needs_template = kind != "weekly" or any(t is None for t in (self.weekly or {}).values())

@@ -200,7 +200,8 @@ def _every_day(year: int) -> frozenset[date]:
 
 
 def trigger_for(step: StepSpec, tz: ZoneInfo, calendar: Calendar) -> BaseTrigger | None:
-    """The trigger of a calendar step; None for lifecycle steps (they follow events)."""
+    """The trigger of a calendar step; None for lifecycle steps (they follow events, or
+    spells of silence and lapse: `bot.sop.runtime.silence`)."""
     times = step.times()
     trigger: BaseTrigger
     if step.daily is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import String, and_, cast, exists, literal, or_, select
 from sqlmodel import Session
@@ -318,14 +320,27 @@ def resume_unfinished(
 # -------------------------------------------------------------------------- lifecycle
 
 
-def due_at(event_at: datetime, step: Step, sop: Sop) -> datetime:
-    """When a lifecycle step is due for an event: `after` later, or on that day at `at`
-    (never before the event itself)."""
-    after = step.spec.after or timedelta(0)
+def due_at(anchor: datetime, step: Step, sop: Sop) -> datetime:
+    """When a lifecycle step is due after its anchor (an event, the start of a silence, a
+    latest order): its span (`after`, `silent`, `no_order`) later, or on that day at `at`
+    (never before the anchor itself)."""
+    span = step.spec.span or timedelta(0)
     if step.spec.at:
-        day = event_at.astimezone(sop.tz).date() + timedelta(days=after.days)
-        return max(datetime.combine(day, step.spec.at[0], sop.tz), event_at)
-    return event_at + after
+        day = anchor.astimezone(sop.tz).date() + timedelta(days=span.days)
+        return max(datetime.combine(day, step.spec.at[0], sop.tz), anchor)
+    return anchor + span
+
+
+class DueItem(Protocol):
+    """A lifecycle message that has come due for one contact, named in the ledger by its
+    occurrence (`ev12` for an event, `silent:42:20261124T020000` for a spell)."""
+
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def due(self) -> datetime: ...
+    @property
+    def occurrence(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -334,6 +349,10 @@ class DueEvent:
     contact_id: int
     event_at: datetime
     due: datetime
+
+    @property
+    def occurrence(self) -> str:
+        return event_occurrence(self.event_id)
 
 
 def pending_events(
@@ -384,55 +403,59 @@ def run_lifecycle_step(
     contact_ids: list[int] | None = None,
 ) -> list[RunResult]:
     """Plan the step for every contact event that has come due."""
-    results: list[RunResult] = []
     with database.session() as session:
         due = pending_events(session, sop, step, now, contact_ids=contact_ids)
-        if not due:
-            return results
-        runnable: list[tuple[DueEvent, RunDecision, str | None]] = []
-        for item in due:
-            late = now - item.due
-            if late <= ON_TIME:
-                runnable.append((item, RunDecision.RAN, None))
-            elif sop.spec.on_missed is OnMissed.CATCH_UP and late <= sop.spec.grace:
-                runnable.append((item, RunDecision.CAUGHT_UP, f"{_minutes(late)} late, within grace"))
-            else:
-                detail = f"{_minutes(late)} late" + (
-                    "" if sop.spec.on_missed is OnMissed.CATCH_UP else "; on_missed: skip"
-                )
-                occurrence = event_occurrence(item.event_id)
-                if record_finished(
-                    session, sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, now, detail
-                ):
-                    results.append(
-                        RunResult(sop.id, step.id, occurrence, RunDecision.SKIPPED_MISSED, 0, detail)
-                    )
-        if runnable:
-            people = sorted({item.contact_id for item, _, _ in runnable})
-            directory = load_directory(
-                session, sopset.groups, contact_ids=people, with_rooms=False, left_out=True
-            )
-            reachable = {c.id: c for c in select_contacts(directory, step)}
-            for item, decision, detail in runnable:
-                occurrence = event_occurrence(item.event_id)
-                if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail):
-                    continue
-                contact = reachable.get(item.contact_id)
-                if contact is None:
-                    why = left_out(directory, step, item.due, sop, [item.contact_id])
-                    note = summary(Fanout(left_out=why), 0, detail) if why else None
-                    note = note or "contact is not in the audience (or not a reachable friend)"
-                    finish(session, sop.id, step.id, occurrence, 0, note, now)
-                    results.append(RunResult(sop.id, step.id, occurrence, decision, 0, note))
-                    continue
-                not_before = item.due if decision == RunDecision.RAN else now
-                fanout = build_fanout(
-                    sopset, sop, step, item.due, occurrence, [contact], not_before=not_before
-                )
-                inserted = enqueue(session, fanout.messages, now)
-                note = summary(fanout, inserted, detail)
-                finish(session, sop.id, step.id, occurrence, inserted, note, now)
-                results.append(RunResult(sop.id, step.id, occurrence, decision, inserted, note))
+        results = plan_due(session, sopset, sop, step, now, due) if due else []
     for result in results:
         log.info("SOP %s", result)
+    return results
+
+
+def plan_due(
+    session: Session, sopset: SopSet, sop: Sop, step: Step, now: datetime, due: Sequence[DueItem]
+) -> list[RunResult]:
+    """Decide each due lifecycle message in the ledger (on time, caught up within `grace`,
+    or skipped: `on_missed`) and plan the ones that run, in the caller's transaction: the
+    ledger row and the outbox row are written together, so each is decided once."""
+    results: list[RunResult] = []
+    runnable: list[tuple[DueItem, RunDecision, str | None]] = []
+    for item in due:
+        late = now - item.due
+        if late <= ON_TIME:
+            runnable.append((item, RunDecision.RAN, None))
+        elif sop.spec.on_missed is OnMissed.CATCH_UP and late <= sop.spec.grace:
+            runnable.append((item, RunDecision.CAUGHT_UP, f"{_minutes(late)} late, within grace"))
+        else:
+            detail = f"{_minutes(late)} late" + (
+                "" if sop.spec.on_missed is OnMissed.CATCH_UP else "; on_missed: skip"
+            )
+            if record_finished(
+                session, sop.id, step.id, item.occurrence, RunDecision.SKIPPED_MISSED, now, detail
+            ):
+                results.append(
+                    RunResult(sop.id, step.id, item.occurrence, RunDecision.SKIPPED_MISSED, 0, detail)
+                )
+    if not runnable:
+        return results
+    people = sorted({item.contact_id for item, _, _ in runnable})
+    directory = load_directory(session, sopset.groups, contact_ids=people, with_rooms=False, left_out=True)
+    reachable = {c.id: c for c in select_contacts(directory, step)}
+    for item, decision, detail in runnable:
+        occurrence = item.occurrence
+        if not record_occurrence(session, sop.id, step.id, occurrence, decision, now, detail):
+            continue
+        contact = reachable.get(item.contact_id)
+        if contact is None:
+            why = left_out(directory, step, item.due, sop, [item.contact_id])
+            note = summary(Fanout(left_out=why), 0, detail) if why else None
+            note = note or "contact is not in the audience (or not a reachable friend)"
+            finish(session, sop.id, step.id, occurrence, 0, note, now)
+            results.append(RunResult(sop.id, step.id, occurrence, decision, 0, note))
+            continue
+        not_before = item.due if decision == RunDecision.RAN else now
+        fanout = build_fanout(sopset, sop, step, item.due, occurrence, [contact], not_before=not_before)
+        inserted = enqueue(session, fanout.messages, now)
+        note = summary(fanout, inserted, detail)
+        finish(session, sop.id, step.id, occurrence, inserted, note, now)
+        results.append(RunResult(sop.id, step.id, occurrence, decision, inserted, note))
     return results

@@ -36,6 +36,7 @@ from bot.sop.runtime.occurrences import (
     run_calendar_step,
     run_lifecycle_step,
 )
+from bot.sop.runtime.silence import run_spell_step
 
 log = logging.getLogger("bot.sop")
 
@@ -137,7 +138,9 @@ class SopService:
     async def sweep(
         self, contact_ids: list[int] | None = None, kinds: set[str] | None = None
     ) -> list[RunResult]:
-        """Plan every lifecycle step that has come due (for some contacts, event kinds)."""
+        """Plan every lifecycle step that has come due (for some contacts, event kinds).
+        The spells of silence and lapse (`silent`, `no_order`) follow no event: only the
+        full sweep (every `lifecycle_interval`) looks at them."""
         sopset = self.sopset
         if sopset is None:
             return []
@@ -153,9 +156,14 @@ class SopService:
         async with self._lock:
             now = self.clock.now()
             for sop, step in steps:
-                results += await asyncio.to_thread(
-                    run_lifecycle_step, self.database, sopset, sop, step, now, contact_ids
-                )
+                if step.spell is not None:  # no event: only here when kinds is None
+                    results += await asyncio.to_thread(
+                        run_spell_step, self.database, sopset, sop, step, now, self.planner
+                    )
+                else:
+                    results += await asyncio.to_thread(
+                        run_lifecycle_step, self.database, sopset, sop, step, now, contact_ids
+                    )
         return results
 
     async def contact_event(self, event: ContactEventRecorded) -> Outcome:

@@ -6,6 +6,7 @@ when no official schedule decided it (see `bot.calendar`)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -17,7 +18,8 @@ from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.authoring.triggers import fire_times, weekday_template
 from bot.sop.runtime.audience import ContactRecord, Directory
 from bot.sop.runtime.fanout import recipients_for
-from bot.sop.runtime.occurrences import pending_events
+from bot.sop.runtime.occurrences import DueItem, pending_events
+from bot.sop.runtime.silence import pending_spells
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def plan(
 ) -> list[PlanEntry]:
     """Every occurrence from `start` for `days` days, in time order (of one SOP with
     `only_sop`). With a session, the lifecycle messages already scheduled by recorded
-    contact events are included."""
+    contact events are included, and those of the spells of silence and lapse under way."""
     entries: list[PlanEntry] = []
     for sop in sopset.enabled():
         if only_sop is not None and sop.id != only_sop:
@@ -78,25 +80,26 @@ def plan(
                         continue  # a birthday step is a per-person date: show the days someone has one
                     template = weekday_template(step.spec, local.date())
                     entries.append(PlanEntry(local, sop, step, template, _count(sopset, recipients)))
-            elif session is not None and step.event is not None:
-                entries.extend(_lifecycle(sopset, directory, session, sop, step, first, last, now or first))
+            elif session is not None and step.is_lifecycle:
+                since = max(now or first, first)
+                due: Sequence[DueItem] = (
+                    pending_spells(session, sop, step, since, until=last)
+                    if step.spell is not None
+                    else pending_events(session, sop, step, since, until=last)
+                )
+                entries.extend(_lifecycle(sopset, directory, sop, step, due, first))
     entries.sort(key=lambda e: (e.at, e.sop.id, e.step.id))
     return entries
 
 
 def _lifecycle(
-    sopset: SopSet,
-    directory: Directory,
-    session: Session,
-    sop: Sop,
-    step: Step,
-    first: datetime,
-    last: datetime,
-    now: datetime,
+    sopset: SopSet, directory: Directory, sop: Sop, step: Step, due: Sequence[DueItem], first: datetime
 ) -> list[PlanEntry]:
+    """The lifecycle messages already due from recorded events, or from the spells of
+    silence and lapse under way (if the contact stays silent, or orders nothing, until then)."""
     reachable = {c.id: c for c in recipients_for(directory, step, first, sop) if isinstance(c, ContactRecord)}
     by_time: dict[datetime, list[ContactRecord]] = {}
-    for item in pending_events(session, sop, step, max(now, first), until=last):
+    for item in due:
         if item.due >= first and item.contact_id in reachable:
             local = item.due.astimezone(sop.tz).replace(second=0, microsecond=0)
             by_time.setdefault(local, []).append(reachable[item.contact_id])
@@ -124,7 +127,7 @@ def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
                 estimated.add(current.year)
         counts = ", ".join(f"{label} {n}" for label, n in entry.counts.items())
         who = f"{entry.total}" + (f": {counts}" if counts else "")
-        mark = " (lifecycle)" if entry.lifecycle else ""
+        mark = f" ({_lifecycle_mark(entry.step)})" if entry.lifecycle else ""
         lines.append(
             f"  {entry.at:%H:%M}  {entry.sop.id}/{entry.step.id}  {entry.step.spec.name or entry.sop.spec.name}"
             f"  [{entry.template}]{mark}  → {who}"
@@ -134,6 +137,13 @@ def render_plan(sopset: SopSet, entries: list[PlanEntry]) -> list[str]:
     if estimated:
         lines.insert(0, estimate_legend(sopset.calendar, sorted(estimated)))
     return lines
+
+
+def _lifecycle_mark(step: Step) -> str:
+    spell, span = step.spell, step.spec.span
+    if spell is None or span is None:
+        return "lifecycle"
+    return f"lifecycle: {spell} {span.days}d"
 
 
 def day_header(calendar: Calendar, day: date) -> str:

@@ -3,7 +3,7 @@ code for a real contact or group, or for a sample contact at a tier."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from bot.delivery.outbox import PlannedMessage
@@ -64,7 +64,24 @@ def default_recipients(
     if tier is not None:
         return [sample_contact(tier, now, sopset.tiers.sample_orders(tier))]
     samples = [sample_contact(t, now, sopset.tiers.sample_orders(t)) for t in sopset.tiers.ids]
-    return [sample for sample in samples if step_miss(step, sample) is None] or samples
+    reached = [sample for sample in samples if _miss(step, sample) is None]
+    return reached or [sample for sample in samples if step_miss(step, sample) is None] or samples
+
+
+def _miss(step: Step, person: ContactRecord | RoomRecord, day: date | None = None) -> str | None:
+    """Why the step does not reach this recipient: its audience, or (a `no_order` step) no
+    paid order to lapse from."""
+    if step.spell == "no_order" and isinstance(person, ContactRecord) and not person.order_count:
+        return "no paid order: a no_order step is for buyers"
+    return step_miss(step, person, day)
+
+
+def _as_due(step: Step, person: ContactRecord | RoomRecord, at: datetime) -> ContactRecord | RoomRecord:
+    """A sample buyer as a `no_order` step finds them: the latest order one span ago."""
+    span = step.spec.span
+    if step.spell == "no_order" and span is not None and isinstance(person, ContactRecord):
+        return replace(person, last_order_at=at - span)
+    return person
 
 
 def preview(
@@ -99,9 +116,11 @@ def preview(
                 real = recipients is not None or isinstance(
                     person, ContactRecord
                 )  # sample groups fit by make
-                if real and (miss := step_miss(step, person, at.date())):
+                if real and (miss := _miss(step, person, at.date())):
                     items.append(PreviewItem(step, at, scheduled, label, None, nothing=miss))
                     continue
+                if recipients is None:
+                    person = _as_due(step, person, at)
                 fanout = build_fanout(sopset, sop, step, at, occurrence_key(at, sop), [person], not_before=at)
                 if fanout.messages:
                     items.append(PreviewItem(step, at, scheduled, label, show_message(fanout.messages[0])))

@@ -1,6 +1,7 @@
 """The simulated customers of the sandbox: what they do by themselves (talk, ask to become
 friends, get invited into groups, come back after deleting the account, buy) and how they
-take what the account sends them (answer within minutes, buy, or delete the account).
+take what the account sends them (answer within minutes, buy, or delete the account: after
+too many messages, or right after one with hard selling they cannot stand).
 
 Everything follows the sandbox seed. The events they make up by themselves come from the
 transport's seeded random, one draw sequence per run; their reactions to a message come from
@@ -33,6 +34,7 @@ DAY = timedelta(days=1)
 # A referral code the account gave someone (reply_thanks_share: 您的专属推荐码是 ABC234).
 CODE = re.compile(r"(?:推荐码|邀请码)[^A-Za-z0-9]{0,8}([A-Z0-9]{4,16})")
 BACK_AGAIN = "不好意思之前手滑删了，再加一下～"
+OFFENDED_WITHIN = (5.0, 30.0)  # seconds from a hard-selling message to the deletion
 MET_IN_GROUP = "群里看到你，加个好友～"
 
 
@@ -93,6 +95,10 @@ class Customers:
         if pushed:
             recent = [at for at in self.pushed.get(wxid, []) if record.at - at < DAY] + [record.at]
             self.pushed[wxid] = recent
+        if wxid not in self.returned and any(word in text for word in persona.offended_by):
+            self.leaving.add(wxid)
+            self._later(record.at, rng.uniform(*OFFENDED_WITHIN), "leave", wxid)
+            return
         if wxid not in self.returned and self._fed_up(persona, wxid):
             self.leaving.add(wxid)
             self._later(record.at, rng.uniform(60, 240), "leave", wxid)

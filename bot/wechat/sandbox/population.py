@@ -6,6 +6,8 @@ takes the account's messages (`bot.wechat.sandbox.customers` plays them):
   after one (`buys`: the sandbox shop sends the order to sopbot);
 - some have little patience: a second pushed message within a day (`tolerance: 1`), or any
   message at all (`deletes_after: 1`, 加了就删), and they delete the account (删粉);
+- some cannot stand hard selling: a message with one of `HARD_SELL` (砍一刀, 集赞, …) and they
+  delete the account right away (`offended_by`), so a "bad SOP" trips the brake in a demo;
 - some never say a word (`silent`)."""
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ class Persona:
     tolerance: int | None = None  # pushed messages a day they put up with; one more: deleted
     deletes_after: int | None = None  # messages from the account before they delete it
     silent: bool = False  # never writes first, never answers
+    offended_by: tuple[str, ...] = ()  # words in a message that make them delete at once
 
+
+# Hard selling some people delete the account for, right after reading it: put one of these
+# in a template and the sandbox shows what the brake does (docs/retention.md).
+HARD_SELL = ("砍一刀", "帮忙转发", "转发朋友圈", "集赞")
 
 BOT_ME = ContactInfo(wxid="wxid_sopbot_guide", name="小美 | 品牌导购", weixin="meimei_guide")
 
@@ -44,12 +51,13 @@ def _p(
     tolerance: int | None = None,
     deletes_after: int | None = None,
     silent: bool = False,
+    offended_by: tuple[str, ...] = (),
     hello: str = "",
     friend: bool = True,
     **kw: str,
 ) -> Persona:
     contact = ContactInfo(wxid=wxid, name=name, tags=tags, is_friend=friend, **kw)
-    return Persona(contact, lines, hello, replies, buys, tolerance, deletes_after, silent)
+    return Persona(contact, lines, hello, replies, buys, tolerance, deletes_after, silent, offended_by)
 
 
 _BROWSING = ("在吗？", "这个是正品吗", "你们店在哪里呀", "看看先～", "有试用装吗")
@@ -72,7 +80,17 @@ REPLIES = (
 
 PERSONAS: tuple[Persona, ...] = (
     # 基础用户: just connected
-    _p("wxid_lin_xiaoyu", "林小雨", (), _BROWSING, replies=0.5, buys=0.05, gender="female", city="杭州"),
+    _p(
+        "wxid_lin_xiaoyu",
+        "林小雨",
+        (),
+        _BROWSING,
+        replies=0.5,
+        buys=0.05,
+        offended_by=HARD_SELL,
+        gender="female",
+        city="杭州",
+    ),
     _p("wxid_zhou_hao", "周浩", (), _BROWSING, silent=True, gender="male", city="上海"),
     _p(
         "wxid_chen_jing", "陈静", (), _BROWSING + _NEW, replies=0.3, tolerance=1, gender="female", city="苏州"
@@ -84,6 +102,7 @@ PERSONAS: tuple[Persona, ...] = (
         _BROWSING + _DEALS,
         replies=0.6,
         buys=0.1,
+        offended_by=HARD_SELL,
         gender="female",
         city="南京",
     ),
@@ -105,6 +124,7 @@ PERSONAS: tuple[Persona, ...] = (
         _NEW + _BUYING,
         replies=0.5,
         buys=0.2,
+        offended_by=HARD_SELL,
         gender="male",
         city="北京",
     ),
@@ -139,6 +159,7 @@ PERSONAS: tuple[Persona, ...] = (
         _HAPPY + _DEALS,
         replies=0.4,
         buys=0.2,
+        offended_by=HARD_SELL,
         gender="male",
         city="广州",
         phone="13800000002",
@@ -196,6 +217,7 @@ PERSONAS: tuple[Persona, ...] = (
         _BUYING + _HAPPY,
         replies=0.4,
         buys=0.3,
+        offended_by=HARD_SELL,
         gender="male",
         city="西安",
         phone="13800000007",
@@ -252,6 +274,7 @@ PERSONAS: tuple[Persona, ...] = (
         _HAPPY + _NEW,
         replies=0.5,
         buys=0.2,
+        offended_by=HARD_SELL,
         gender="male",
         city="重庆",
         phone="13800000012",
@@ -333,10 +356,12 @@ def stranger(number: int, rng: random.Random) -> Persona:
     """The `number`th made-up newcomer once the scripted ones are used up; who they are
     and how they behave come from `rng` (the sandbox's seeded random)."""
     name = rng.choice(_SURNAMES) + rng.choice(_GIVEN)
-    roll = rng.random()  # a fifth leave after the first message, a few more after a second a day
+    roll = rng.random()  # a fifth leave after the first message, a few more after a second a day,
+    # a fifth cannot stand hard selling
     return _p(
         f"wxid_new_{number:04d}", name, (), rng.choice((_BROWSING, _DEALS, _NEW, _BUYING)) + _HAPPY[:2],
         hello=rng.choice(_GREETINGS), friend=False, replies=round(rng.uniform(0.2, 0.8), 2),
         buys=round(rng.uniform(0.0, 0.3), 2), silent=rng.random() < 0.1,
         deletes_after=1 if roll < 0.2 else None, tolerance=1 if 0.2 <= roll < 0.35 else None,
+        offended_by=HARD_SELL if roll >= 0.8 else (),
     )  # fmt: skip
