@@ -164,6 +164,11 @@ CASES = [
         id="lifecycle-at-needs-days",
     ),
     pytest.param(
+        {"sop/a.yaml": GOOD_STEP.replace('daily: "10:00"', "after: 3000000d") + "event: friend_added\n"},
+        ["sop/a.yaml:5: steps[0].after: at most 3650d (got '3000000d')"],
+        id="lifecycle-after-too-long",
+    ),
+    pytest.param(
         {"sop/a.yaml": GOOD_STEP + "event: {kind: tier_changed, to: 大客户}\n"},
         [
             "sop/a.yaml:7: event.to: unknown tier '大客户' (known: basic 基础用户, prospect 未购会员, "

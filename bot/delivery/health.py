@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import Session
 
 from bot.events import ContactEventKind
@@ -99,6 +101,13 @@ class Refusals:
         return len(self._at)
 
 
+def complaint_clause(text: Any, words: Sequence[str]) -> ColumnElement[bool] | None:
+    """What makes a message a complaint: it contains one of `[retention] complaint_words` as
+    typed (None when there are none). The account's health and the SOP brake both count by it."""
+    chosen = [w for w in words if w.strip()]
+    return or_(*(text.contains(w, autoescape=True) for w in chosen)) if chosen else None
+
+
 def count_signals(
     session: Session, account_id: str, now: datetime, complaint_words: list[str]
 ) -> tuple[int, int]:
@@ -115,8 +124,8 @@ def count_signals(
         )
     ).scalar_one()
     complaints = 0
-    words = [w for w in complaint_words if w.strip()]
-    if words:
+    complaint = complaint_clause(InboundMessage.text, complaint_words)
+    if complaint is not None:
         complaints = session.execute(
             select(func.count())
             .select_from(InboundMessage)
@@ -125,7 +134,7 @@ def count_signals(
                     InboundMessage.room_id.is_(None),
                     InboundMessage.sent_at >= since,
                     InboundMessage.account_id == account_id,
-                    or_(*(InboundMessage.text.contains(w, autoescape=True) for w in words)),
+                    complaint,
                 )
             )
         ).scalar_one()

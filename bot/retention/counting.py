@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from bot.config.settings import Settings
+from bot.delivery.health import complaint_clause
 from bot.events import ContactEventKind
 from bot.results.rollups import load_touches
 from bot.retention.brake import SopCounts
@@ -134,8 +135,8 @@ def _complaints(
     session: Session, words: list[str], since: datetime, until: datetime
 ) -> list[tuple[int, datetime]]:
     """1:1 messages with a complaint word (as the account's health counts them)."""
-    words = [w for w in words if w.strip()]
-    if not words:
+    complaint = complaint_clause(_I.c.text, words)
+    if complaint is None:
         return []
     query = select(_I.c.contact_id, _I.c.sent_at).where(
         and_(
@@ -143,7 +144,7 @@ def _complaints(
             _I.c.contact_id.is_not(None),
             _I.c.sent_at >= since,
             _I.c.sent_at <= until,
-            or_(*(_I.c.text.contains(w, autoescape=True) for w in words)),
+            complaint,
         )
     )
     return [(contact_id, at) for contact_id, at in session.execute(query)]

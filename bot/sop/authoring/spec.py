@@ -217,6 +217,13 @@ class StepSpec(_Model):
             raise ValueError(f"at most {MAX_SPAN.days}d")
         return value
 
+    @field_validator("after", "expires")
+    @classmethod
+    def _bounded(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value > MAX_SPAN:  # beyond it, date arithmetic overflows
+            raise ValueError(f"at most {MAX_SPAN.days}d")
+        return value
+
     @property
     def kind(self) -> str:
         return next(k for k in SCHEDULE_KINDS if getattr(self, k) not in (None, False))
