@@ -195,6 +195,11 @@ def test_a_preview_for_a_tier_is_what_sopbot_preview_prints(daemon: Running, cli
     who = contact_id(daemon, "wxid_chen_jing")
     mine = client.get(f"/sops/welcome/preview?date=2026-12-18&contact={who}")
     assert mine.status == 200 and "陈静" in mine.body and texts(mine.body, "text")
+    assert "friend_added 之后 1d 10:00" in mine.body  # when each lifecycle step sends
+    winback = client.get("/sops/winback/preview?date=2026-12-18&tier=customer")
+    assert winback.status == 200 and "沉默 14 天后" in winback.body, winback.body[:1000]
+    cli = sopbot(daemon.folder, "preview", "winback", "--date", "2026-12-18", "--tier", "customer")
+    assert "· after 14 silent days ·" in cli.stdout and "· after 60 silent days ·" in cli.stdout
     groups = client.get(
         "/sops/daily_pick/preview?date=2026-12-03&group_type=" + urllib.parse.quote("精英会员群")
     )

@@ -719,6 +719,14 @@ def test_preview_shows_a_lapse_to_buyers_only_as_it_will_read(
     (basic, _) = preview(sopset, sop, NOW.date(), NOW, tier="basic")
     assert basic.text is None and basic.nothing == "no paid order: a no_order step is for buyers"
 
+    from bot.sop.views.preview import lifecycle_when
+
+    lapse = sop.step("lapse30")
+    assert lifecycle_when(lapse) == "30 days after the last paid order"
+    assert lifecycle_when(lapse, "zh") == "最后一单 30 天后"
+    silent = next(step for s_ in sopset.sops.values() for step in s_.steps if step.spec.silent is not None)
+    assert lifecycle_when(silent, "zh") == f"沉默 {silent.spec.silent.days} 天后"
+
 
 def test_plan_without_a_database_lists_no_spell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.sop.runtime.audience import Directory

@@ -152,10 +152,11 @@ def preview_cmd(
 
 def _print_items(items: list[PreviewItem], *, dated: bool) -> None:
     from bot.config.units import WEEKDAY_CN
+    from bot.sop.views.preview import lifecycle_when
 
     for item in items:
         if item.step.is_lifecycle:
-            when = "after the event"
+            when = lifecycle_when(item.step)
         else:
             when = (
                 f"{item.at:%Y-%m-%d} {WEEKDAY_CN[item.at.weekday()]} {item.at:%H:%M}"

@@ -212,7 +212,6 @@ WORDS: Mapping[str, tuple[str, str]] = {
         "这一天没有步骤触发；下面按原样显示每个步骤",
         "No step fires on this day; every step is shown as it would read",
     ),
-    "preview.after_event": ("事件之后", "after the event"),
     "preview.nothing": ("此收件人收不到这一步：{why}", "This recipient gets nothing from this step: {why}"),
     "preview.failed": ("无法渲染：{error}", "Not rendered: {error}"),
     "preview.none": ("没有可预览的内容", "Nothing to preview"),

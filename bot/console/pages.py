@@ -17,6 +17,7 @@ from bot.console import outbox as mail
 from bot.console import sops as sop_views
 from bot.console.render import console_of, page
 from bot.console.uploads import KINDS, MAX_UPLOAD
+from bot.sop.views.preview import lifecycle_when
 
 MAX_TEXT = 200
 MAX_WHERE = 2000
@@ -320,6 +321,7 @@ async def preview(request: Request) -> Response:
         group_type=group_type,
         contact_id=contact_id or "",
         scheduled=any(item.scheduled for item in seen["items"]),
+        lifecycle_when=lifecycle_when,
         **seen,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
+from bot.config.units import format_duration
 from bot.delivery.outbox import PlannedMessage
 from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.authoring.triggers import fire_times
@@ -24,6 +25,20 @@ class PreviewItem:
     text: str | None  # None when it could not be rendered, or the recipient gets nothing
     error: str | None = None
     nothing: str | None = None  # why this recipient gets nothing from the step
+
+
+def lifecycle_when(step: Step, lang: str = "en") -> str:
+    """When a lifecycle step sends, in words: `after 14 silent days`, `沉默 14 天后`."""
+    spec, zh = step.spec, lang == "zh"
+    if spec.silent is not None:
+        return f"沉默 {spec.silent.days} 天后" if zh else f"after {spec.silent.days} silent days"
+    if spec.no_order is not None:
+        days = spec.no_order.days
+        return f"最后一单 {days} 天后" if zh else f"{days} days after the last paid order"
+    after = format_duration(spec.after or timedelta(0))
+    event = step.event.kind.value if step.event is not None else "the event"
+    at = f" {spec.at[0]:%H:%M}" if spec.at else ""
+    return f"{event} 之后 {after}{at}" if zh else f"{after} after {event}{at}"
 
 
 def show_part(part: Content) -> str:
