@@ -519,6 +519,10 @@ def test_plan_and_status_show_a_braked_sop_as_paused_with_the_reason(run: Run) -
     code, output = cli(run.settings, "status")
     assert code == 0, output
     assert "40 queued (40 held by the brake)" in output
+    from bot.delivery.outlook import outlook  # the daemon's "what comes next" line says it too
+
+    ahead = outlook(run.bot.daemon.context, None, run.clock.now()).describe(run.settings.tz)
+    assert "account main online, 40 queued (40 held by the brake)" in ahead
     assert (
         "SOP kanyidao: BRAKED since 2026-11-24 12:00: 删粉 4/40 = 10% ≥ 5% (`sopbot sop resume kanyidao`)"
         in output

@@ -28,6 +28,7 @@ class AccountLine:
     online: bool
     paused: str | None
     queued: int
+    braked: int = 0  # of the queued: rows of SOPs the brake holds
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Outlook:
             state = "online" if a.online else "offline"
             if a.paused:
                 state += f", PAUSED ({a.paused})"
-            parts.append(f"account {a.account_id} {state}, {a.queued} queued")
+            held = f" ({a.braked} held by the brake)" if a.braked else ""
+            parts.append(f"account {a.account_id} {state}, {a.queued} queued{held}")
         if self.quiet_now and self.quiet_until is not None:
             parts.append(
                 f"quiet hours {self.quiet} hold {self.held} until {self.quiet_until.astimezone(tz):%H:%M}"
@@ -76,6 +78,7 @@ def outlook(context: BotContext, next_send: NextSend | None, now: datetime) -> O
     until = quiet_end(now, rules) if quiet_now else None
     with context.database.session(read_only=True) as session:
         queued = ledger.queued_by_account(session)
+        braked = ledger.held_by_account(session, ledger.braked_sop_ids(session))
         held = 0
         if until is not None:
             held = int(
@@ -95,6 +98,7 @@ def outlook(context: BotContext, next_send: NextSend | None, now: datetime) -> O
                 else False,
                 pause.reason if (pause := control.pause_of(session, account.id)) else None,
                 int(queued.get(account.id, 0)),
+                braked.get(account.id, 0),
             )
             for account in context.settings.accounts
         ]
