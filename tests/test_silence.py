@@ -258,6 +258,30 @@ def test_no_order_fires_for_buyers_once_per_latest_paid_order(sopbot: SopBot) ->
     assert Counter(r.contact_id for r in rows) == {wang: 2, song: 1}
 
 
+def test_a_spell_message_still_waiting_is_dropped_once_the_spell_ends(sopbot: SopBot) -> None:
+    """Quiet hours or the pace can hold a win-back message for hours: if the contact writes
+    (or orders) in the meantime, it is skipped with the reason rather than sent."""
+    assert sopbot.bot is not None
+    wang, li, guo = (contact_id(sopbot, w) for w in ("wxid_wang_fang", "wxid_li_na", "wxid_guo_mei"))
+    add_orders(sopbot.database, [("A1", guo, "paid", START + timedelta(hours=3))])
+    at(sopbot, local(date(2026, 12, 7), "19:30"))  # d14 for everyone, waiting to go out
+    at(sopbot, local(date(2026, 12, 23), "11:00"))  # lapse30 for guo (10:30), d30 for the rest
+    sopbot.clock.set(local(date(2026, 12, 23), "11:01"))
+    sopbot.bot.say("wxid_wang_fang", "最近忙，刚看到消息")
+    add_orders(sopbot.database, [("A2", guo, "paid", local(date(2026, 12, 23), "11:01"))])
+    sopbot.bot.deliver(max_wait=timedelta(hours=12))
+    rows = {(r.contact_id, r.step_id): r for r in sopbot.outbox()}
+    for step in ("d14", "d30"):
+        assert (rows[(wang, step)].state, rows[(wang, step)].reason) == (
+            "skipped",
+            "the contact wrote again before it went out: the silence is over",
+        )
+    assert rows[(guo, "lapse30")].state == "skipped"
+    assert rows[(guo, "lapse30")].reason == "the contact ordered again before it went out: the lapse is over"
+    assert rows[(li, "d14")].state == rows[(li, "d30")].state == "sent"  # still silent: sent as planned
+    assert not [r for r in sopbot.bot.sent() if r.target.wxid == "wxid_wang_fang"]
+
+
 def add_orders(database: Database, orders: list[tuple[str, int, str, datetime]]) -> None:
     with database.session() as session:
         session.execute(

@@ -29,7 +29,8 @@ from bot.delivery.policy import (
     local_day_start,
 )
 from bot.policies import Category, Guarantee, Origin, QuietPolicy
-from bot.store.models import Contact, OutboxMessage, Room, SopBrake
+from bot.spells import ORDER, SILENT, parse_spell
+from bot.store.models import Contact, Order, OutboxMessage, Room, SopBrake
 
 T = OutboxMessage.__table__
 COUNTED_STATES = (OutboxState.SENT.value, OutboxState.SENDING.value, OutboxState.UNKNOWN.value)
@@ -64,6 +65,7 @@ class ClaimResult:
 _COLUMNS = (
     T.c.id, T.c.key, T.c.account_id, T.c.contact_id, T.c.room_id, T.c.payload, T.c.parts_sent,
     T.c.attempts, T.c.guarantee, T.c.category, T.c.priority, T.c.quiet_policy, T.c.expires_at,
+    T.c.occurrence,
 )  # fmt: skip
 
 
@@ -105,6 +107,39 @@ def _recipients(session: Session, rows: Sequence[Any]) -> _Recipients:
             found.room_wxids[rid] = wxid
             found.names[("room", rid)] = topic
     return found
+
+
+def _spells_over(session: Session, rows: Sequence[Any]) -> dict[int, str]:
+    """Rows planned for a spell of silence or lapse (`bot.spells`) that ended while they
+    waited — the contact wrote, or ordered, again — with the reason to skip them: a "we miss
+    you" to someone who wrote an hour ago is worse than none."""
+    spells = {row.id: spell for row in rows if (spell := parse_spell(row.occurrence)) is not None}
+    if not spells:
+        return {}
+    silent = {s.contact_id for s in spells.values() if s.kind == SILENT}
+    buyers = {s.contact_id for s in spells.values() if s.kind == ORDER}
+    last_said: dict[int, datetime] = {}
+    last_order: dict[int, datetime] = {}
+    if silent:
+        query = select(Contact.id, Contact.last_message_at).where(
+            Contact.id.in_(silent), Contact.last_message_at.is_not(None)
+        )
+        last_said = dict(session.execute(query).all())  # type: ignore[arg-type]
+    if buyers:
+        query = (
+            select(Order.contact_id, func.max(Order.ordered_at))
+            .where(Order.contact_id.in_(buyers), Order.status == "paid")
+            .group_by(Order.contact_id)
+        )
+        last_order = {cid: at for cid, at in session.execute(query) if at is not None}
+    over: dict[int, str] = {}
+    for row_id, spell in spells.items():
+        later = spell.anchor + timedelta(seconds=1)  # the name keeps whole seconds
+        if spell.kind == SILENT and (said := last_said.get(spell.contact_id)) and said >= later:
+            over[row_id] = "the contact wrote again before it went out: the silence is over"
+        elif spell.kind == ORDER and (bought := last_order.get(spell.contact_id)) and bought >= later:
+            over[row_id] = "the contact ordered again before it went out: the lapse is over"
+    return over
 
 
 def _claimed(row: Any, recipients: _Recipients, attempts: int) -> Claimed:
@@ -208,9 +243,13 @@ def claim_due(
         return result
     recipients = _recipients(session, due)
     counts = _counts(session, due, now, rules, held_sops)
+    spells_over = _spells_over(session, due)
     for row in due:
         if len(result.claimed) >= limit:
             break
+        if row.id in spells_over:
+            result.skipped.append((row.id, spells_over[row.id]))
+            continue
         candidate = Candidate(
             Category(row.category),
             row.priority,

@@ -27,13 +27,14 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, String, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from bot import spells
 from bot.sop.authoring.loader import Sop, SopSet, Step
 from bot.sop.runtime.audience import PAID
 from bot.sop.runtime.occurrences import (
@@ -52,8 +53,8 @@ log = logging.getLogger("bot.sop")
 
 SILENT = "silent"
 NO_ORDER = "no_order"
-_PREFIX = {SILENT: "silent", NO_ORDER: "order"}  # in the occurrence: silent:42:… / order:42:…
-_STAMP = "%Y%m%dT%H%M%S"
+_PREFIX = {SILENT: spells.SILENT, NO_ORDER: spells.ORDER}  # in the occurrence: silent:42:… / order:42:…
+_STAMP = spells.STAMP
 # More results than this from one sweep of a step are logged as one line of counts.
 LOG_EACH_UP_TO = 20
 
@@ -72,7 +73,7 @@ class DueSpell:
 def spell_occurrence(kind: str, contact_id: int, anchor: datetime) -> str:
     """The ledger's name for a spell (at most 33 characters: the column holds 40). The
     sweep computes the same text in SQL; this is the reference for everything else."""
-    return f"{_PREFIX[kind]}:{contact_id}:{anchor.astimezone(UTC).strftime(_STAMP)}"
+    return spells.spell_name(_PREFIX[kind], contact_id, anchor)
 
 
 def silent_since() -> Any:
