@@ -94,17 +94,7 @@ def overview(session: Session, settings: Settings, now: datetime) -> Overview:
     rules = rules_from(settings)
     quiet_now = in_quiet_hours(now, rules)
     until = quiet_end(now, rules) if quiet_now else None
-    waiting = 0
-    if until is not None:
-        waiting = int(
-            session.execute(
-                select(func.count()).where(
-                    OutboxMessage.state == "planned",
-                    OutboxMessage.not_before > now,
-                    OutboxMessage.not_before <= until,
-                )
-            ).scalar_one()
-        )
+    waiting = ledger.waiting_for_quiet_hours(session, now, until) if until is not None else 0
     alerts, braked = retention_view(session)
     return Overview(
         accounts,

@@ -398,6 +398,14 @@ def held_by_account(session: Session, held_sops: Collection[str]) -> dict[str, i
     return {str(account): int(count) for account, count in session.execute(query).all()}
 
 
+def waiting_for_quiet_hours(session: Session, now: datetime, until: datetime) -> int:
+    """Planned rows that quiet hours hold back: due after `now`, by the time they end."""
+    query = select(func.count()).where(
+        T.c.state == OutboxState.PLANNED.value, T.c.not_before > now, T.c.not_before <= until
+    )
+    return int(session.execute(query).scalar_one())
+
+
 def queued_by_account(session: Session) -> dict[str, int]:
     """Planned rows per account."""
     query = (

@@ -11,13 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-
 from bot.delivery import control, ledger
 from bot.delivery.policy import in_quiet_hours, quiet_end
 from bot.delivery.worker import rules_from
 from bot.runtime import BotContext
-from bot.store.models import OutboxMessage
 
 NextSend = Callable[[datetime], tuple[datetime, str] | None]  # the SOP service's `next_send`
 
@@ -79,17 +76,7 @@ def outlook(context: BotContext, next_send: NextSend | None, now: datetime) -> O
     with context.database.session(read_only=True) as session:
         queued = ledger.queued_by_account(session)
         braked = ledger.held_by_account(session, ledger.braked_sop_ids(session))
-        held = 0
-        if until is not None:
-            held = int(
-                session.execute(
-                    select(func.count()).where(
-                        OutboxMessage.state == "planned",
-                        OutboxMessage.not_before > now,
-                        OutboxMessage.not_before <= until,
-                    )
-                ).scalar_one()
-            )
+        held = ledger.waiting_for_quiet_hours(session, now, until) if until is not None else 0
         accounts = [
             AccountLine(
                 account.id,
