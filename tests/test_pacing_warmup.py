@@ -50,25 +50,37 @@ def _settings(tmp_path: Path, account: str, delivery: str = "") -> object:
 
 def test_which_accounts_warm_up(tmp_path: Path) -> None:
     real = _settings(tmp_path / "a", 'id = "main"\ntransport = "wechaty"\nendpoint = "127.0.0.1:1"')
-    pace = pace_for(real.accounts[0], real, None, T0)  # type: ignore[attr-defined]
-    assert pace.warmup == WarmUp((50, 80, 120, 180, 250, 350, 500), DAY1, SHANGHAI)  # never sent: today
-    pace = pace_for(real.accounts[0], real, date(2026, 11, 1), T0)  # type: ignore[attr-defined]
+    pace = pace_for(real.accounts[0], real, None)  # type: ignore[attr-defined]
+    assert pace.warmup == WarmUp((50, 80, 120, 180, 250, 350, 500), None, SHANGHAI)  # never sent: not begun
+    pace = pace_for(real.accounts[0], real, date(2026, 11, 1))  # type: ignore[attr-defined]
     assert pace.warmup is not None and not pace.warmup.active(T0)  # sent for weeks: warmed up
 
     sandbox = _settings(tmp_path / "b", 'id = "main"')
-    assert pace_for(sandbox.accounts[0], sandbox, None, T0).warmup is None  # type: ignore[attr-defined]
+    assert pace_for(sandbox.accounts[0], sandbox, None).warmup is None  # type: ignore[attr-defined]
 
     own = _settings(
         tmp_path / "c",
         'id = "main"\n[accounts.pacing]\nwarmup = [5, 10]\nwarmup_from = 2026-11-23',
     )
-    assert pace_for(own.accounts[0], own, None, T0).warmup == WarmUp((5, 10), date(2026, 11, 23), SHANGHAI)  # type: ignore[attr-defined]
+    assert pace_for(own.accounts[0], own, None).warmup == WarmUp((5, 10), date(2026, 11, 23), SHANGHAI)  # type: ignore[attr-defined]
 
     off = _settings(
         tmp_path / "d",
         'id = "main"\ntransport = "wechaty"\nendpoint = "127.0.0.1:1"\n[accounts.pacing]\nwarmup = []',
     )
-    assert pace_for(off.accounts[0], off, None, T0).warmup is None  # type: ignore[attr-defined]
+    assert pace_for(off.accounts[0], off, None).warmup is None  # type: ignore[attr-defined]
+
+
+def test_an_account_that_has_not_sent_is_on_day_1_until_its_first_send() -> None:
+    warmup = WarmUp((3, 5), None, SHANGHAI)
+    pacer = Pacer(Pace(min_interval=0, jitter=0, hourly_cap=100, daily_cap=800, warmup=warmup))
+    idle_for_days = T0 + timedelta(days=3)  # started days ago, nothing to send until now
+    assert pacer.allowance(idle_for_days) == 3
+    for _ in range(3):
+        pacer.record(idle_for_days)
+    assert pacer.pace.warmup == WarmUp((3, 5), DAY1 + timedelta(days=3), SHANGHAI)
+    assert pacer.allowance(idle_for_days + timedelta(hours=1)) == 0  # day 1's cap, not the full one
+    assert pacer.allowance(idle_for_days + timedelta(days=1, minutes=1)) == 5  # day 2
 
 
 def test_a_bad_schedule_names_the_line(tmp_path: Path) -> None:

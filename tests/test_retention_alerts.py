@@ -4,6 +4,7 @@ deletions in an hour are one alert, two bursts with quiet between them are two."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,18 +12,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.clock import FrozenClock
 from bot.retention import store
 from bot.retention.alerts import check_alerts
 from bot.retention.spikes import crossings, spikes
 from bot.store import Database
-from bot.store.models import Alert, OutboxMessage
+from bot.store.models import Alert, Contact, OutboxMessage
 from bot.wechat.sandbox import SandboxTransport
 from bot.wechat.types import Text
 from tests.signals_kit import cli
-from tests.support import TestBot, make_settings, sqlite_database
+from tests.support import TestBot, make_settings, outbox_rows, sqlite_database
 from tests.test_results_metrics import History
 
 ADMIN = "wxid_wang_fang"
@@ -213,3 +214,26 @@ def test_two_spikes_separated_by_quiet_send_two_alerts(bot: TestBot) -> None:
     leave(bot, range(7, 13), timedelta(minutes=1))
     hour = [t for t in admin_alerts(bot) if "1 小时内删粉" in t]
     assert len(hour) == 2
+
+
+def test_admins_are_told_only_where_a_message_can_reach_them(
+    testbot: TestBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An admin known only as a group member, or who deleted the account, is no one to write
+    to: the notice is not planned where it would be skipped, and the log says so."""
+    from bot.retention.notify import tell_each_admin_once
+
+    delivery = testbot.settings.delivery.model_copy(update={"admins": ["wxid_lin_xiaoyu", "wxid_zhou_hao"]})
+    settings = testbot.settings.model_copy(update={"delivery": delivery})
+    now = testbot.clock.now()
+    with testbot.database.session() as session:
+        session.execute(update(Contact).where(Contact.wxid == "wxid_zhou_hao").values(is_friend=False))
+    with caplog.at_level(logging.WARNING, logger="bot.retention"), testbot.database.session() as session:
+        assert tell_each_admin_once(session, settings, "test:1", "删粉预警", now) == 1
+    rows = [r for r in outbox_rows(testbot.database) if r.key.startswith("test:1")]
+    assert [r.contact_id for r in rows] == [testbot.contact("wxid_lin_xiaoyu").id]
+    assert any("admin wxid_zhou_hao is no friend of any account" in r.getMessage() for r in caplog.records)
+    with testbot.database.session() as session:
+        session.execute(update(Contact).where(Contact.wxid == "wxid_lin_xiaoyu").values(blocked=True))
+    with testbot.database.session() as session:
+        assert tell_each_admin_once(session, settings, "test:2", "删粉预警", now) == 0

@@ -212,6 +212,8 @@ def test_the_counts_follow_last_touch_and_start_at_the_last_resume(
     # long after every message (beyond the 24 h windows) or before any: nobody's fault
     h.event(11, "friend_deleted", now - timedelta(days=8), "sync_missing")
     h.event(12, "friend_deleted", now - timedelta(hours=1), "sync_missing")
+    # found missing at a sync right after GOOD: when they left is unknown, so nobody is blamed
+    h.event(8, "friend_deleted", now - timedelta(hours=2, minutes=30), "sync_missing")
 
     with database.session(read_only=True) as session:
         found = {w.sop_id: w.counts for w in count_sops(session, settings, now)}

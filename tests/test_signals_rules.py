@@ -133,3 +133,27 @@ def test_scope_direct_group_and_group_types() -> None:
     assert ids(matcher, "x", Where(True, "精英会员群")) == ["grp", "vip"]
     # a group whose type is not stored yet: the 【类型】 in its topic
     assert ids(matcher, "x", Where(True, None, "【精英会员群】小美VIP")) == ["grp", "vip"]
+
+
+# the words the shipped templates ask people to reply with, and the rule that should answer;
+# None: an operator answers (no rule may misread it)
+REPLY_WORDS = {
+    "链接": "purchase_intent", "新品": "new_arrivals", "退订": "opt_out", "订阅": "opt_in",
+    "领券": None, "券": None, "1": None, "要": None, "加购": None, "体验": None, "进群": None,
+}  # fmt: skip
+
+
+def test_what_the_shipped_templates_ask_people_to_reply_is_understood() -> None:
+    """A template that says 回复“链接” must meet the rule that sends the link, not one that
+    thanks them for a recommendation (回购 used to do that: 口碑分享 and a referral code)."""
+    import re
+
+    asked: set[str] = set()
+    for template in (REPO / "templates").rglob("*.j2"):
+        text = template.read_text(encoding="utf-8")
+        asked |= set(re.findall(r"回(?:复|我)\s*[“「\"]([^”」\"]{1,6})[”」\"]", text))
+    assert asked and asked <= set(REPLY_WORDS), f"asked for replies no test knows: {asked - set(REPLY_WORDS)}"
+    matcher = Matcher(load_tags(REPO / "sop").rules)
+    for word in asked:
+        expected = REPLY_WORDS[word]
+        assert ids(matcher, word) == ([expected] if expected else []), word

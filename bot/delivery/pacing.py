@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.delivery.warmup import WarmUp
@@ -93,6 +93,9 @@ class Pacer:
         return max(0, min(hourly_left, self.daily_cap(now) - len(self._sent)))
 
     def record(self, sent_at: datetime) -> None:
+        warmup = self.pace.warmup
+        if warmup is not None and warmup.first_day is None:  # the first send starts the warm-up
+            self.pace = replace(self.pace, warmup=warmup.started(sent_at))
         if self._sent and sent_at < self._sent[-1]:
             self._sent.insert(bisect_right(self._sent, sent_at), sent_at)
         else:

@@ -80,13 +80,10 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
-def pace_for(
-    account: AccountSettings, settings: Settings, first_send: date | None = None, now: datetime | None = None
-) -> Pace:
+def pace_for(account: AccountSettings, settings: Settings, first_send: date | None = None) -> Pace:
     """The account's pace: its own `pacing` over `[delivery]`, with its warm-up schedule
-    counted from `warmup_from` or the day it first sent (`first_send`; today if never)."""
+    counted from `warmup_from` or the day it first sent (`first_send`; its first send if never)."""
     own, default = account.pacing, settings.delivery
-    today = (now or datetime.now(settings.tz)).astimezone(settings.tz).date()
     # the sandbox is no WeChat account to protect: it warms up only when told to
     shared = default.warmup if account.transport == "wechaty" else []
     caps = shared if own.warmup is None else own.warmup
@@ -95,7 +92,7 @@ def pace_for(
         jitter=default.jitter if own.jitter is None else own.jitter,
         hourly_cap=own.hourly_cap or default.hourly_cap,
         daily_cap=own.daily_cap or default.daily_cap,
-        warmup=warm_up(caps, own.warmup_from or first_send, today, settings.tz),
+        warmup=warm_up(caps, own.warmup_from or first_send, settings.tz),
     )
 
 
@@ -181,7 +178,7 @@ class DeliveryWorker:
         """A lane for an account this daemon now holds; the rows a dead worker left are
         recovered first."""
         history, first_send = await asyncio.to_thread(self._recent_sends, runtime.account_id)
-        pace = pace_for(runtime.settings, self.context.settings, first_send, self.context.clock.now())
+        pace = pace_for(runtime.settings, self.context.settings, first_send)
         self.lanes[runtime.account_id] = Lane(runtime, Pacer(pace, self.rng, history))
         await self.recover([runtime.account_id])
         if self.context.background:

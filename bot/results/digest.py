@@ -94,7 +94,7 @@ class DigestService:
         for account in self.context.accounts:
             with self.context.database.session(read_only=True) as session:
                 targets = [
-                    c for wxid in admins if (c := d.contact_id_for(session, account, wxid)) is not None
+                    c for wxid in admins if (c := d.reachable_friend_id(session, account, wxid)) is not None
                 ]
             if not targets:
                 continue

@@ -2,8 +2,9 @@
 results' attribution (docs/metrics.md, "last touch").
 
 - **Sends**: the SOP's 1:1 messages sent since it is watched from (`watch_start`).
-- **Deletions**: FRIEND_DELETED events (however seen) blamed on one of those messages: the
-  latest SOP message to the contact before the deletion, within `[results] deletion_window`.
+- **Deletions**: FRIEND_DELETED events blamed on one of those messages: the latest SOP
+  message to the contact before the deletion, within `[results] deletion_window`. Deletions
+  found missing at a contact sync are left out: they happened at some unknown time before.
 - **Opt-outs** and **complaints**: OPTED_OUT events, and 1:1 messages containing one of
   `[retention] complaint_words`, within `[results] reply_window` after one of those messages
   (again the latest before). Each message counts once: as an opt-out if it was followed by
@@ -25,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
 from bot.config.settings import Settings
 from bot.delivery.health import complaint_clause
-from bot.events import ContactEventKind
+from bot.events import ContactEventKind, DeletionSeen
 from bot.results.rollups import load_touches
 from bot.retention.brake import SopCounts
 from bot.retention.store import resumed_since
@@ -65,7 +66,9 @@ def count_sops(
     deletion, an opt-out or a complaint, with its counts."""
     floor = now - LOOKBACK
     resumed = resumed_since(session)
-    deletions = _events(session, ContactEventKind.FRIEND_DELETED, floor, now)
+    # a deletion found missing at a contact sync happened at some unknown time before it:
+    # blaming the SOP sent last before the sync would be a guess
+    deletions = _events(session, ContactEventKind.FRIEND_DELETED, floor, now, but=DeletionSeen.SYNC_MISSING)
     opt_outs = _events(session, ContactEventKind.OPTED_OUT, floor, now)
     complaints = _complaints(session, settings.retention.complaint_words, floor, now)
     people = {contact for contact, _ in (*deletions, *opt_outs, *complaints)}
@@ -123,11 +126,13 @@ def sends_since(session: Session, sop_id: str, since: datetime, until: datetime)
 
 
 def _events(
-    session: Session, kind: ContactEventKind, since: datetime, until: datetime
+    session: Session, kind: ContactEventKind, since: datetime, until: datetime, *, but: str | None = None
 ) -> list[tuple[int, datetime]]:
     query = select(_E.c.contact_id, _E.c.at).where(
         _E.c.kind == kind.value, _E.c.at >= since, _E.c.at <= until
     )
+    if but is not None:
+        query = query.where(or_(_E.c.detail.is_(None), _E.c.detail != but))
     return [(contact_id, at) for contact_id, at in session.execute(query)]
 
 

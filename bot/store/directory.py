@@ -50,6 +50,18 @@ def contact_id_for(session: Session, account_id: str, wxid: str) -> int | None:
     ).scalar_one_or_none()
 
 
+def reachable_friend_id(session: Session, account_id: str, wxid: str) -> int | None:
+    """The contact, if the account can write to them 1:1: a friend who has not blocked it."""
+    return session.execute(
+        select(Contact.id).where(
+            Contact.account_id == account_id,
+            Contact.wxid == wxid,
+            Contact.is_friend.is_(True),
+            Contact.blocked.is_(False),
+        )
+    ).scalar_one_or_none()
+
+
 def set_room_topic(session: Session, room_id: int, topic: str, now: datetime) -> None:
     session.execute(update(Room).where(Room.id == room_id).values(topic=topic, updated_at=now))
 
