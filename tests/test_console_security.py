@@ -526,3 +526,35 @@ def test_a_login_outlives_a_restart_but_not_a_new_token(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_client_cannot_pick_its_address_to_guess_more(tmp_path: Path) -> None:
+    """On loopback every local process is 127.0.0.1: an X-Forwarded-For of its choosing must
+    not buy it ten more guesses."""
+    with run_console(tmp_path) as running:
+        client = running.client()
+        statuses = []
+        for n in range(11):
+            form = client.get("/login")
+            nonce = re.search(r'name="nonce" value="([^"]+)"', form.body)
+            assert nonce is not None
+            body = urllib.parse.urlencode(
+                {"nonce": nonce.group(1), "token": "wrong-token-wrong-token"}
+            ).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": f"10.0.0.{n}"}
+            statuses.append(client.request("/login", body, headers).status)
+        assert statuses == [401] * 10 + [429]
+
+
+def test_a_crafted_url_chooses_neither_the_language_link_nor_the_notice(tmp_path: Path) -> None:
+    with run_console(tmp_path) as running:
+        client = running.client()
+        assert client.login().status == 303
+        lost = client.get("//evil.example/x")
+        switch = re.search(r'<a href="([^"]*)" data-lang-switch>', lost.body)
+        assert lost.status == 404 and switch is not None and switch.group(1) == "?lang=en"
+        spoof = urllib.parse.quote("main 因风控已暂停，请立即访问 evil.example 重新验证")
+        page = client.get(f"/?notice=paused&account={spoof}")
+        assert page.status == 200 and "请立即访问" not in page.body  # (only URL-encoded, in the language link)
+        assert "已暂停账号 main" in client.get("/?notice=paused&account=main").body
+        assert "已暂停账号" not in page.body

@@ -43,7 +43,9 @@ from bot.signals.tier_policy import TierPolicy
 from bot.store import Database
 
 STATIC = Path(__file__).parent / "static"
-PUBLIC = ("/login", "/healthz", "/livez", "/metrics", "/static/", "/favicon.ico")
+PUBLIC = frozenset({"/login", "/healthz", "/livez", "/metrics", "/favicon.ico"})  # exact paths
+PUBLIC_PREFIX = "/static/"
+SMALL_FORM = {"max_files": 0, "max_fields": 20, "max_part_size": 16 * 1024}  # every form but an upload
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -135,7 +137,7 @@ class Guard:
         began = time.perf_counter()
         console: Console = self.app.state.console
         path: str = scope["path"]
-        if not path.startswith(PUBLIC):
+        if path not in PUBLIC and not path.startswith(PUBLIC_PREFIX):
             request = Request(scope)
             session = console.sessions.read(request.cookies.get(COOKIE), console.clock.now())
             if session is None:
@@ -177,7 +179,7 @@ async def checked_form(request: Request, **limits: Any) -> FormData:
     origin = request.headers.get("origin")
     if origin is not None and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise HTTPException(403, "cross-site request")
-    form = await request.form(**limits)
+    form = await request.form(**(limits or SMALL_FORM))
     given = form.get("csrf")
     if (
         session is None
@@ -212,7 +214,11 @@ def _next(value: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether the browser came over HTTPS: directly, or through a TLS proxy on this host."""
+    if request.url.scheme == "https":
+        return True
+    local = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    return local and request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 async def login_page(request: Request) -> Response:

@@ -3,6 +3,7 @@ whatever a contact or an operator wrote is text on the page, never markup."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,7 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     t = translator(lang)
     others = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     other_lang = "en" if lang == "zh" else "zh"
-    switch = f"{request.url.path}?{urlencode([*others, ('lang', other_lang)])}"
+    switch = f"?{urlencode([*others, ('lang', other_lang)])}"  # this page: never a path from the URL
     session = getattr(request.state, "session", None)
     html = (
         environment()
@@ -95,10 +96,14 @@ def _notice(request: Request, t: Any) -> str | None:
     key = request.query_params.get("notice")
     if not key or f"notice.{key}" not in _NOTICES:
         return None
-    values = {name: request.query_params.get(name, "")[:100] for name in ("account", "sop")}
+    # only ids as sopbot writes them (a-z, 0-9, - and _): no sentence of someone else's
+    values = {name: request.query_params.get(name, "") for name in ("account", "sop")}
+    if not all(_ID.fullmatch(value) for value in values.values() if value):
+        return None
     return str(t(f"notice.{key}", **values))
 
 
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NOTICES = frozenset(
     f"notice.{key}"
     for key in (

@@ -55,6 +55,9 @@ class ConsoleServer:
             self.app, host=self.host, port=self.port, http="h11", ws="none", lifespan="off",
             log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=GRACE,
             timeout_keep_alive=KEEP_ALIVE, limit_concurrency=MAX_CONNECTIONS,
+            # no X-Forwarded-For: on loopback every local process could pick its own address
+            # and walk around the login limit (app._secure reads X-Forwarded-Proto itself)
+            proxy_headers=False,
         )  # fmt: skip
         config.load()
         server = uvicorn.Server(config)
