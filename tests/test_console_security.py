@@ -558,3 +558,19 @@ def test_a_crafted_url_chooses_neither_the_language_link_nor_the_notice(tmp_path
         assert page.status == 200 and "请立即访问" not in page.body  # (only URL-encoded, in the language link)
         assert "已暂停账号 main" in client.get("/?notice=paused&account=main").body
         assert "已暂停账号" not in page.body
+
+
+def test_dates_and_ids_out_of_range_are_no_server_error(tmp_path: Path) -> None:
+    with run_console(tmp_path) as running:
+        client = running.client()
+        assert client.login().status == 303
+        for path in (
+            "/sops/calendar?month=9999-12",
+            "/sops/calendar?month=9999-12&counts=1",
+            "/outbox?to=9999-12-31&from=0001-01-01",
+            "/sops/daily_pick/preview?date=9999-12-31",
+            "/sops/daily_pick/preview?date=0001-01-01",
+        ):
+            assert client.get(path).status == 200, path
+        for path in ("/contacts/99999999999999999999999", "/outbox/99999999999999999999999"):
+            assert client.get(path).status == 404, path

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -71,6 +71,8 @@ class Console:
     in_daemon: bool
     token_path: Path | None = None  # where a generated token was written
     limiter: LoginLimiter | None = None
+    # one recipient count (the calendar's) at a time: the daemon's own work shares the threads
+    counting: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     def __post_init__(self) -> None:
         self.limiter = self.limiter or LoginLimiter()

@@ -15,7 +15,7 @@ from bot.console import contacts as people
 from bot.console import dashboard as board
 from bot.console import outbox as mail
 from bot.console import sops as sop_views
-from bot.console.render import console_of, page
+from bot.console.render import console_of, page, path_id
 from bot.console.uploads import KINDS, MAX_UPLOAD
 from bot.sop.views.preview import lifecycle_when
 
@@ -33,11 +33,15 @@ def _int(request: Request, name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
+YEARS = range(2000, 2100)  # dates a page accepts: beyond, the calendar arithmetic overflows
+
+
 def _day(request: Request, name: str) -> date | None:
     try:
-        return date.fromisoformat(request.query_params.get(name, "").strip())
+        day = date.fromisoformat(request.query_params.get(name, "").strip())
     except ValueError:
         return None
+    return day if day.year in YEARS else None
 
 
 # -- dashboard -------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ async def contact(request: Request) -> Response:
     from bot.contact_fields import profile as contact_profile
 
     console = console_of(request)
-    contact_id = int(request.path_params["contact_id"])
+    contact_id = path_id(request, "contact_id")
 
     def read() -> people.ContactStory | None:
         with console.database.session(read_only=True) as session:
@@ -215,9 +219,11 @@ def _month(request: Request, today: date) -> date:
     text = _text(request, "month")
     try:
         year, month = (int(part) for part in text.split("-", 1))
-        return date(year, month, 1)
+        if year in YEARS:
+            return date(year, month, 1)
     except ValueError:
-        return today.replace(day=1)
+        pass
+    return today.replace(day=1)
 
 
 async def calendar(request: Request) -> Response:
@@ -240,7 +246,11 @@ async def calendar(request: Request) -> Response:
                 )
         return checked, sop_views.month_plan(sopset, None, first, now, counts=False, only_sop=chosen)
 
-    checked, weeks = await asyncio.to_thread(read)
+    if counts:
+        async with console.counting:
+            checked, weeks = await asyncio.to_thread(read)
+    else:
+        checked, weeks = await asyncio.to_thread(read)
     before = (first - timedelta(days=1)).replace(day=1)
     after = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     sopset = checked.sopset
@@ -367,7 +377,7 @@ async def outbox(request: Request) -> Response:
 
 async def outbox_row(request: Request) -> Response:
     console = console_of(request)
-    row_id = int(request.path_params["row_id"])
+    row_id = path_id(request, "row_id")
 
     def read() -> mail.OutboxDetail | None:
         with console.database.session(read_only=True) as session:

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.console import actions
 from bot.console.app import checked_form
-from bot.console.render import console_of, page, url
+from bot.console.render import console_of, page, path_id, url
 from bot.console.uploads import KINDS, MAX_UPLOAD, dry_run, import_file
 
 MAX_REASON = 200
@@ -55,7 +55,7 @@ async def resume(request: Request) -> Response:
 async def _opt(request: Request, opted_out: bool) -> Response:
     await checked_form(request)
     console = console_of(request)
-    contact_id = int(request.path_params["contact_id"])
+    contact_id = path_id(request, "contact_id")
     changed, events = await asyncio.to_thread(
         actions.set_opted_out, console.database, contact_id, opted_out, console.clock.now(),
         relay=console.publish is None,

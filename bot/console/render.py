@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -111,3 +112,11 @@ _NOTICES = frozenset(
         "sop_not_braked",
     )
 )  # fmt: skip
+
+
+def path_id(request: Request, name: str) -> int:
+    """A row id from the path: 404 for one no database column could hold."""
+    value = int(request.path_params[name])
+    if value >= 2**63:
+        raise HTTPException(404, f"no {name} {value}")
+    return value

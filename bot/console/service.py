@@ -75,7 +75,11 @@ async def serve_console(console: Console) -> ConsoleServer:
     port = await server.start()
     shown_host = f"[{config.host}]" if ":" in config.host else config.host
     if console.access.generated:
-        path = write_token_file(console.access, console.settings.data_path, port)
+        try:
+            path = write_token_file(console.access, console.settings.data_path, port)
+        except BaseException:
+            await server.stop()  # nobody could log in: no console rather than a locked one
+            raise
         console.token_path = path
         log.info(
             "console on http://%s:%d: $%s is not set; this run's login token is in %s (readable by this "

@@ -11,6 +11,10 @@
       tries += 1;
       fetch(box.getAttribute("data-charts-url"), { credentials: "same-origin" })
         .then(function (answer) {
+          if (answer.redirected) {  // the session ended: the answer is the login page
+            window.location.reload();
+            return;
+          }
           if (answer.status === 200) {
             return answer.text().then(function (html) {
               box.innerHTML = html;
