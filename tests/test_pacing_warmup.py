@@ -309,3 +309,30 @@ def test_risk_slowdown_can_be_turned_off(tmp_path: Path) -> None:
             assert bot.worker.lanes["main"].pacer.slowdown == 1
         finally:
             bot.close()
+
+
+def test_a_capped_account_still_tells_its_admins(tmp_path: Path) -> None:
+    """The daily cap holds marketing back, not what the admins must hear (a brake, an alert):
+    that goes out at the account's interval, caps or not."""
+    from bot.retention.notify import tell_each_admin_once
+    from bot.wechat.types import Text
+
+    clock = FrozenClock(T0)
+    text = WARM + 'admins = ["wxid_lin_xiaoyu"]\n'
+    with sqlite_database(tmp_path) as db:
+        bot = TestBot(make_settings(tmp_path / "project", text), db, clock).start()
+        try:
+            plan(bot.database, [c.id for c in bot.contacts()])
+            assert bot.run(bot.worker.step("main")).sent == 3  # day 1's cap
+            assert bot.run(bot.worker.step("main")).paced
+            with bot.database.session() as session:
+                assert (
+                    tell_each_admin_once(session, bot.settings, "alert:test", "【删粉预警】", clock.now())
+                    == 1
+                )
+            assert bot.run(bot.worker.step("main")).sent == 1
+            assert bot.sent()[-1].content == Text("【删粉预警】")
+            capped = bot.run(bot.worker.step("main"))  # and nothing else
+            assert capped.sent == 0 and capped.paced
+        finally:
+            bot.close()

@@ -41,7 +41,7 @@ from bot.store.migrate import upgrade
 from bot.store.models import Contact, Order, OutboxMessage, SopRun
 from bot.wechat.types import ContactInfo, Message, MessageKind, Text
 from tests.sop_support import BASIC_TEMPLATES, NOW, project, write_files
-from tests.support import make_settings
+from tests.support import TestBot, make_settings
 from tests.test_sop_runtime import START, SopBot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -759,3 +759,12 @@ def test_plan_without_a_database_lists_no_spell(tmp_path: Path, monkeypatch: pyt
     sopset = load_checked(settings, NOW)
     entries = plan(sopset, Directory([], []), NOW.date(), 90)
     assert entries == [] and render_plan(sopset, entries) == ["nothing scheduled in this period"]
+
+
+def test_a_message_that_arrives_late_does_not_move_a_silence_back(testbot: TestBot) -> None:
+    later = testbot.clock.now() + timedelta(hours=1)
+    testbot.clock.set(later)
+    testbot.say("wxid_wang_fang", "在吗")
+    testbot.clock.set(later - timedelta(minutes=30))  # delivered after it, written before it
+    testbot.say("wxid_wang_fang", "昨天那款还有吗")
+    assert testbot.contact("wxid_wang_fang").last_message_at == later

@@ -95,10 +95,12 @@ def resume(
     Messages past their step's `expires` are skipped when they come due; with
     --skip-waiting every waiting message is skipped (with the reason) instead. The brake
     counts the SOP's sends from now on."""
+    from sqlalchemy import update
+
     from bot.clock import SystemClock
-    from bot.delivery import ledger
     from bot.delivery.outbox import OutboxState
     from bot.retention import store
+    from bot.store.models import OutboxMessage
 
     who = by or f"cli:{_login()}"
     now = SystemClock().now()
@@ -109,8 +111,15 @@ def resume(
             lifted = store.resume_sop(session, sop_id, who, now)
             ids = _waiting_ids(session, sop_id) if lifted else []
             if lifted and skip_waiting and ids:
-                ledger.set_state(
-                    session, ids, OutboxState.SKIPPED, f"SOP braked; skipped at its resume by {who}", now
+                # only rows still planned: a worker may claim one the moment the brake is lifted
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.state == OutboxState.PLANNED.value)
+                    .values(
+                        state=OutboxState.SKIPPED.value,
+                        reason=f"SOP braked; skipped at its resume by {who}",
+                        updated_at=now,
+                    )
                 )
     finally:
         database.dispose()

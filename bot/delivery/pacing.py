@@ -83,6 +83,10 @@ class Pacer:
             candidates.append(self._sent[-hourly] + HOUR)
         return max(candidates)
 
+    def interval_allows(self, now: datetime) -> bool:
+        """Whether the interval since the last send has passed (the caps aside)."""
+        return self._next_at is None or self._next_at <= now
+
     def allowance(self, now: datetime) -> int:
         """How many sends may go out right now, back to back (0: wait until `next_allowed`)."""
         if self.next_allowed(now) > now:

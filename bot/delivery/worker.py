@@ -61,6 +61,7 @@ log = logging.getLogger("bot.delivery")
 IN_FLIGHT = 20  # rows a lane has claimed and not yet recorded, at most
 IDLE_POLL = 1.0
 HEARTBEAT = 5.0  # the worker's heartbeat, and how often it looks for a dead worker's rows
+CAPPED_RECHECK = 30.0  # seconds: a capped lane still sends what the admins are told
 DATABASE_RETRY = 2.0  # seconds before a lane tries again after the database failed
 
 Write = Callable[[Session], None]
@@ -235,7 +236,8 @@ class DeliveryWorker:
                 result = StepResult(wait=DATABASE_RETRY)
             if result.active and result.wait == 0:
                 continue
-            await self._sleep(result.wait or IDLE_POLL)
+            # a wait for the caps can be hours: look again now and then (the admins' messages)
+            await self._sleep(min(result.wait or IDLE_POLL, CAPPED_RECHECK))
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
@@ -292,14 +294,22 @@ class DeliveryWorker:
         if self.context.settings.delivery.risk_slowdown:
             await self._check_health(lane, now)
         allowance = lane.pacer.allowance(now)
-        if allowance == 0:
+        claim: ledger.ClaimResult | None = None
+        if allowance == 0 and lane.pacer.interval_allows(now) and origins is None:
+            # the caps are reached, the interval is not: the admins' own messages (answers,
+            # alerts, a brake) still go — the days an account is capped are when they matter
+            claim = await asyncio.to_thread(self._claim, account_id, now, 1, [Origin.ADMIN], braked)
+            if not claim.claimed:
+                claim = None
+        if allowance == 0 and claim is None:
             result.wait = max((lane.pacer.next_allowed(now) - now).total_seconds(), 0.01)
             result.paced = True
             PACER_WAITS.labels(account_id).inc()
             return result
-        claim = await asyncio.to_thread(
-            self._claim, account_id, now, min(allowance, IN_FLIGHT), origins, braked
-        )
+        if claim is None:
+            claim = await asyncio.to_thread(
+                self._claim, account_id, now, min(allowance, IN_FLIGHT), origins, braked
+            )
         result.skipped, result.deferred = len(claim.skipped), len(claim.deferred)
         for row_id, reason in claim.skipped:
             log.info("outbox %d skipped: %s", row_id, reason)

@@ -164,8 +164,15 @@ def record_message(
         returning=InboundMessage.id,
     )
     if message_id is not None:
+        # only ever later: a message delivered late with an older time must not move a
+        # silence back (it names the spell a win-back message belongs to)
         session.execute(
-            update(Contact).where(Contact.id == contact_id).values(last_message_at=message.sent_at)
+            update(Contact)
+            .where(
+                Contact.id == contact_id,
+                or_(Contact.last_message_at.is_(None), Contact.last_message_at < message.sent_at),
+            )
+            .values(last_message_at=message.sent_at)
         )
     return message_id
 
