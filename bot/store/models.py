@@ -538,3 +538,8 @@ class Alert(SQLModel, table=True):
     window_end: datetime | None = _ts()
     message: str = Field(default="")
     created_at: datetime | None = _ts()
+
+
+# -- account health (0011_health) ------------------------------------------------------------
+# an account's 1:1 messages of the last day, for its complaint count (bot/delivery/health.py)
+Index("ix_inbound_account_time", InboundMessage.account_id, InboundMessage.sent_at)
