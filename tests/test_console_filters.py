@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from bot.signals.tiers_ladder import DEFAULT_LADDER
 from bot.store import Database
 from bot.store.directory import list_contacts
 from bot.store.models import Account, Contact, ContactTag, Order, Tag
+from tests.support import sqlite_database
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 TAGS = [
@@ -192,3 +194,32 @@ def test_a_count_stops_at_its_cap(database: Database, monkeypatch: pytest.Monkey
         page = people.search(session, people.ContactQuery())
     assert (page.total, page.total_capped) == (25, True)
     assert len(page.rows) == people.PAGE and page.next_after == page.rows[-1].id and page.prev_before is None
+
+
+def test_a_long_conversation_stops_where_one_side_was_cut(tmp_path: Path) -> None:
+    """300 messages from the contact over ten days and one of ours nine days ago: the page
+    shows their newest 200 and does not show ours among gaps of theirs."""
+    from bot.console.contacts import CONVERSATION, story
+    from bot.store.models import InboundMessage, OutboxMessage
+
+    with sqlite_database(tmp_path) as database:
+        now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+        with database.session() as session:
+            session.add(Account(id="main", name="a", transport="sandbox"))
+            session.flush()
+            contact = Contact(account_id="main", wxid="wxid_talker", name="话痨", is_friend=True)
+            session.add(contact)
+            session.flush()
+            for n in range(300):
+                at = now - timedelta(hours=n * 0.8)
+                session.add(InboundMessage(account_id="main", transport_msg_id=f"m{n}", contact_id=contact.id,
+                                           text=f"第{n}条", sent_at=at, received_at=at))  # fmt: skip
+            session.add(OutboxMessage(key="k1", account_id="main", origin="sop", contact_id=contact.id,
+                                      payload=[{"type": "text", "text": "早安"}], state="sent",
+                                      sent_at=now - timedelta(days=9), created_at=now - timedelta(days=9)))  # fmt: skip
+            contact_id = contact.id
+        with database.session(read_only=True) as session:
+            shown = story(session, contact_id)
+        assert shown is not None
+        theirs = [s for s in shown.conversation if s.inbound]
+        assert len(theirs) == CONVERSATION and not [s for s in shown.conversation if not s.inbound]
