@@ -161,17 +161,19 @@ def test_sqlite_disk_full_mid_campaign(tmp_path: Path) -> None:
             sop_file.unlink()  # the daemon starts without the campaign
             campaign.prepare(database)
             mark = len(campaign.log_text())
-            daemon = campaign.start()
             filler = disk / "filler"
+            file = filler.open("wb")  # made now: the daemon's start-up writes may leave no room for a name
+            daemon = campaign.start()
             try:
                 wait_for(lambda: "SOP files loaded" in campaign.log_text()[mark:], what="the daemon running")
-                with filler.open("wb") as file:
+                with file:
                     try:
                         while True:
                             file.write(b"\0" * 65536)
                             file.flush()
                     except OSError:
                         pass  # the disk is full now
+                print("disk full:", {f.name: f.stat().st_size for f in disk.iterdir()})
                 sop_file.write_text(sop_text, encoding="utf-8")  # hot reload picks it up
                 wait_for(
                     lambda: "database or disk is full" in campaign.log_text(),
