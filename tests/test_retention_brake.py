@@ -701,3 +701,15 @@ def _refs(journal: Path) -> list[str]:
     lines = journal.read_text(encoding="utf-8").splitlines() if journal.exists() else []
     entries = [json.loads(line) for line in lines if line.strip().endswith("}")]
     return [str(e["ref"]).rpartition("#")[0] for e in entries if e.get("ref")]
+
+
+def test_sop_commands_on_an_older_schema_say_to_upgrade(tmp_path: Path) -> None:
+    from bot.store.migrate import upgrade
+
+    settings = make_settings(tmp_path / "p", SETTINGS)
+    database = Database(settings.resolved_database_url)
+    upgrade(database, "0008_rollups")  # before the brake's tables
+    database.dispose()
+    code, output = cli(settings, "sop", "brakes")
+    assert code == 2 and "older than this sopbot: run `sopbot db upgrade` first" in output, output
+    assert "Traceback" not in output

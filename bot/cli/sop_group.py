@@ -26,13 +26,17 @@ app = typer.Typer(
 
 def _database(ctx: typer.Context) -> Database:
     from bot.store import Database
-    from bot.store.migrate import current_revision
+    from bot.store.migrate import current_revision, head_revision
 
     state: CliState = ctx.obj
     database = Database(state.settings().resolved_database_url)
-    if current_revision(database) is None:
+    current = current_revision(database)
+    if current is None:
         database.dispose()
         fail("the database is empty: run `sopbot run` (or `sopbot db upgrade`) first")
+    if current != head_revision():  # the brake's tables came with 0009
+        database.dispose()
+        fail(f"the database schema is at {current}, older than this sopbot: run `sopbot db upgrade` first")
     return database
 
 
