@@ -336,3 +336,32 @@ def test_a_capped_account_still_tells_its_admins(tmp_path: Path) -> None:
             assert capped.sent == 0 and capped.paced
         finally:
             bot.close()
+
+
+def test_sends_refused_as_too_frequent_slow_the_account(tmp_path: Path) -> None:
+    """Refusals that read like WeChat limiting the account count as risk signals; other
+    transient errors do not."""
+    from bot.wechat.transport import TransientSendError
+
+    clock = FrozenClock(T0)
+    text = "[delivery]\nmin_interval = 0\njitter = 0\nretry_backoff = 1\ncontact_daily_cap = 100\ncontact_weekly_cap = 100\n"
+    with sqlite_database(tmp_path) as db:
+        bot = TestBot(make_settings(tmp_path / "project", text), db, clock).start()
+        try:
+            lane = bot.worker.lanes["main"]
+            everyone = [c.id for c in bot.contacts()]
+            bot.transport.fail_next(TransientSendError("connection reset"), times=3)
+            plan(bot.database, everyone[:3], occurrence="a")
+            bot.deliver()
+            clock.advance(health.CHECK_EVERY)
+            bot.run(bot.worker.step("main"))
+            assert lane.refusals.since(T0 - timedelta(days=1)) == 0 and lane.pacer.slowdown == 1
+            bot.transport.fail_next(TransientSendError("操作过于频繁，请稍后再试"), times=3)
+            plan(bot.database, everyone[3:6], occurrence="b")
+            bot.deliver()
+            clock.advance(health.CHECK_EVERY)
+            bot.run(bot.worker.step("main"))
+            assert lane.refusals.since(T0 - timedelta(days=1)) == 3
+            assert lane.pacer.slowdown == 2  # 3 signals over max(6 sends, 200) = 1.5 %
+        finally:
+            bot.close()
