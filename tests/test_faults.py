@@ -148,8 +148,7 @@ def test_sqlite_disk_full_mid_campaign(tmp_path: Path) -> None:
     file: planning it fails (the failure is logged, the daemon keeps running); once there is
     room again, it is planned and sent, once."""
     disk = tmp_path / "disk"
-    # room for the database's write-ahead log while the daemon starts (its rollups' first
-    # count writes a burst): 16 MB was once full before the filler could open
+    # room for the database and its write-ahead log while the daemon starts
     with tmpfs(disk, "64m"):
         path = disk / "sopbot.db"
         campaign = Campaign.create(tmp_path, f"sqlite:///{path}", contacts=400)
@@ -161,12 +160,13 @@ def test_sqlite_disk_full_mid_campaign(tmp_path: Path) -> None:
             sop_file.unlink()  # the daemon starts without the campaign
             campaign.prepare(database)
             mark = len(campaign.log_text())
-            filler = disk / "filler"
-            file = filler.open("wb")  # made now: the daemon's start-up writes may leave no room for a name
             daemon = campaign.start()
+            filler = disk / "filler"
             try:
                 wait_for(lambda: "SOP files loaded" in campaign.log_text()[mark:], what="the daemon running")
-                with file:
+                # unbuffered: a buffered file's close would flush the bytes the full disk refused
+                # and raise ENOSPC a second time (how this test once failed at the `with`)
+                with filler.open("wb", buffering=0) as file:
                     try:
                         while True:
                             file.write(b"\0" * 65536)
