@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.store.models import DeliveryPause, Order
-from tests.support import IN_CI
+from tests.chromium import headless_chromium
 from tests.test_cli import sopbot
 from tests.test_console_security import HOSTILE_NAME, TOKEN, Running, run_daemon
-from tests.test_report_browser import CHROMEDRIVER, CHROMIUM, chromium_reason, screenshot, severe
+from tests.test_report_browser import screenshot, severe
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.browser
@@ -37,36 +37,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    reason = chromium_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # root in a container
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-extensions",
-        "--no-first-run",
-        "--window-size=1100,1200",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SE_OFFLINE", "true")  # the driver's path is given: Selenium Manager never runs
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-        driver.set_page_load_timeout(60)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium(1100) as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,10 @@
 """The HTML report in a real headless Chromium: it loads without a console error, every
 chart has drawn, it fits a phone, and names that look like markup stay text.
 
-Chromium and its driver come from the distribution (`apt-get install chromium
-chromium-driver`; `.ci/run` installs them); selenium is given both paths, so Selenium
-Manager never runs and nothing is downloaded. Without them the tests are skipped with the
-reason, except in CI, where that is a failure."""
+Chromium comes from the distribution (tests/chromium.py): nothing is downloaded."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,61 +14,18 @@ import pytest
 
 from bot.report.html import render_html
 from bot.results.model import Report
+from tests.chromium import headless_chromium
 from tests.report_sample import hostile_report, sample_report
-from tests.support import IN_CI
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 CHARTS = ["days", "tiers", "migration", "tags", "sops"]
 
 pytestmark = pytest.mark.browser
 
 
-def chromium_reason() -> str | None:
-    """None when the browser tests can run, else why not."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install -e '.[dev]')"
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            return f"{path} is missing (apt-get install chromium chromium-driver)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    reason = chromium_reason()
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # root in a container
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-extensions",
-        "--no-first-run",
-        "--window-size=1000,1200",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with pytest.MonkeyPatch.context() as patch:
-        # the driver's path given: Selenium Manager is skipped; were it ever asked, offline
-        patch.setenv("SE_OFFLINE", "true")
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-        driver.set_page_load_timeout(30)
-        try:
-            yield driver
-        finally:
-            driver.quit()
+    with headless_chromium(1000, page_timeout=30) as driver:
+        yield driver
 
 
 def open_report(driver: Any, report: Report, folder: Path, width: int = 1000) -> Path:
