@@ -713,3 +713,17 @@ def test_sop_commands_on_an_older_schema_say_to_upgrade(tmp_path: Path) -> None:
     code, output = cli(settings, "sop", "brakes")
     assert code == 2 and "older than this sopbot: run `sopbot db upgrade` first" in output, output
     assert "Traceback" not in output
+
+
+def test_with_the_brake_off_nothing_is_braked(run: Run) -> None:
+    from bot.retention.service import RetentionService
+
+    first_day(run)
+    retention = run.settings.retention.model_copy(update={"brake": False})
+    off = RetentionService(
+        replace(run.bot.daemon.context, settings=run.settings.model_copy(update={"retention": retention}))
+    )
+    assert off.check(run.clock.now()).trips == []
+    with run.bot.database.session(read_only=True) as session:
+        assert store.brake_of(session, BAD) is None
+    assert [t.sop_id for t in run.look().trips] == [BAD]  # the same day with the brake on
