@@ -15,8 +15,6 @@ import typer
 from bot.cli.context import CliState, fail
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from bot.store import Database
 
 app = typer.Typer(
@@ -113,18 +111,21 @@ def resume(
         with database.session() as session:
             brake = store.brake_of(session, sop_id)
             lifted = store.resume_sop(session, sop_id, who, now)
-            ids = _waiting_ids(session, sop_id) if lifted else []
-            if lifted and skip_waiting and ids:
-                # only rows still planned: a worker may claim one the moment the brake is lifted
-                session.execute(
+            waiting = 0
+            if lifted and skip_waiting:
+                # one statement, on the rows still planned: a worker may claim one the moment
+                # the brake is lifted
+                waiting = session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids), OutboxMessage.state == OutboxState.PLANNED.value)
+                    .where(OutboxMessage.sop_id == sop_id, OutboxMessage.state == OutboxState.PLANNED.value)
                     .values(
                         state=OutboxState.SKIPPED.value,
                         reason=f"SOP braked; skipped at its resume by {who}",
                         updated_at=now,
                     )
-                )
+                ).rowcount
+            elif lifted:
+                waiting = store.waiting_rows(session, sop_id)
     finally:
         database.dispose()
     if not lifted:
@@ -133,9 +134,9 @@ def resume(
     assert brake is not None
     typer.echo(f"resumed SOP {sop_id} (braked for: {brake.reason})")
     if skip_waiting:
-        typer.echo(f"{len(ids)} waiting messages skipped")
+        typer.echo(f"{waiting} waiting messages skipped")
     else:
-        typer.echo(f"{len(ids)} waiting messages go out at the account's pace")
+        typer.echo(f"{waiting} waiting messages go out at the account's pace")
 
 
 @app.command("alerts")
@@ -162,15 +163,6 @@ def alerts(
         typer.echo(f"{at}  {alert.kind} {scope}: {alert.count} (threshold {alert.threshold})")
         for line in alert.message.splitlines():
             typer.echo(f"    {line}")
-
-
-def _waiting_ids(session: Session, sop_id: str) -> list[int]:
-    from sqlalchemy import select
-
-    from bot.store.models import OutboxMessage
-
-    query = select(OutboxMessage.id).where(OutboxMessage.sop_id == sop_id, OutboxMessage.state == "planned")
-    return [int(row_id) for row_id in session.execute(query).scalars()]
 
 
 def _login() -> str:

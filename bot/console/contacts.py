@@ -267,11 +267,11 @@ def story(session: Session, contact_id: int) -> ContactStory | None:
         if room_ids
         else {}
     )
-    conversation = [
+    theirs = [
         Said(m.sent_at or m.received_at, True, m.text, rooms.get(m.room_id) if m.room_id else None)
         for m in said
     ]
-    conversation += [
+    ours = [
         Said(
             m.sent_at or m.not_before or m.created_at,
             False,
@@ -284,24 +284,18 @@ def story(session: Session, contact_id: int) -> ContactStory | None:
         )
         for m in sent
     ]
-    conversation.sort(key=lambda s: (s.at is None, s.at or datetime.min), reverse=True)
+    conversation = sorted([*theirs, *ours], key=lambda s: (s.at is None, s.at or datetime.min), reverse=True)
     # each side is cut at its newest CONVERSATION messages: below the later of the two cuts
     # one side would show with the other's messages missing, so the story stops there
-    cuts = [side[-1] for side in (conversation_of(said, True), conversation_of(sent, False)) if side]
+    cuts = [min(times) for side in (theirs, ours) if len(side) >= CONVERSATION and (times := _times(side))]
     if cuts:
         floor = max(cuts)
         conversation = [s for s in conversation if s.at is None or s.at >= floor]
     return ContactStory(loaded, conversation, rooms)
 
 
-def conversation_of(rows: list[Any], inbound: bool) -> list[datetime]:
-    """The times of one side, newest first, if it was cut at CONVERSATION messages."""
-    if len(rows) < CONVERSATION:
-        return []
-    times = [
-        (r.sent_at or r.received_at) if inbound else (r.sent_at or r.not_before or r.created_at) for r in rows
-    ]
-    return sorted((t for t in times if t is not None), reverse=True)
+def _times(side: list[Said]) -> list[datetime]:
+    return [s.at for s in side if s.at is not None]
 
 
 def message_text(payload: list[dict[str, Any]] | None) -> str:
